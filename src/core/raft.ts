@@ -1,0 +1,738 @@
+import { assert } from './assert.js';
+import { RaftLog } from './log.js';
+import { Progress, ProgressState } from './progress.js';
+import type { Rng } from './rng.js';
+import {
+  EntryKind,
+  MsgType,
+  Role,
+  type AppendEntries,
+  type AppendEntriesReply,
+  type Entry,
+  type HardState,
+  type InstallSnapshot,
+  type InstallSnapshotReply,
+  type LogIndex,
+  type Message,
+  type PeerId,
+  type ProposeResult,
+  type Ready,
+  type RequestVote,
+  type RequestVoteReply,
+  type Snapshot,
+  type SnapshotMeta,
+  type StepResult,
+  type Term,
+} from './types.js';
+import { validateMessage } from './validate.js';
+
+export interface RaftConfig {
+  readonly id: PeerId;
+  readonly peers: number;
+  /** The election timeout is drawn per term from [electionTicks, 2 * electionTicks). */
+  readonly electionTicks: number;
+  /** A leader sends AppendEntries to every follower at least this often. */
+  readonly heartbeatTicks: number;
+  /** The seeded generator for election timeouts: the core's only source of randomness. */
+  readonly rng: Rng;
+  /** In-flight AppendEntries per follower in replicate state (count and bytes). */
+  readonly maxInflightMsgs?: number;
+  readonly maxInflightBytes?: number;
+  /** Bounds on one AppendEntries: entries and payload bytes. */
+  readonly maxMsgEntries?: number;
+  readonly maxMsgBytes?: number;
+  /**
+   * A leader that has not heard from a majority within an election timeout steps down,
+   * so a leader cut off in a minority stops accepting proposals it can never commit.
+   */
+  readonly checkQuorum?: boolean;
+}
+
+/** What the driver loaded from durable storage at start. */
+export interface RestoredState {
+  readonly hardState: HardState;
+  readonly snapshot: SnapshotMeta | null;
+  readonly entries: readonly Entry[];
+}
+
+export interface RaftStatus {
+  readonly id: PeerId;
+  readonly term: Term;
+  readonly votedFor: PeerId | -1;
+  readonly role: Role;
+  readonly leaderId: PeerId | -1;
+  readonly commitIndex: LogIndex;
+  readonly lastApplied: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  readonly snapshotIndex: LogIndex;
+  /** The highest log index known durable on this peer. */
+  readonly stableIndex: LogIndex;
+}
+
+const EMPTY: readonly never[] = Object.freeze([]);
+const NO_DATA = new Uint8Array(0);
+
+/**
+ * One Raft peer as a pure state machine (Figure 2 of the extended paper).
+ *
+ * Inputs: tick(), step(message), propose(data), persisted(seq), compact(index).
+ * Output: ready(), one batch of things to persist, send and apply.
+ * It owns no timer, disk or socket, and draws randomness only from the Rng it is given,
+ * so a simulator can run many of them on simulated time and replay any run from a seed.
+ *
+ * Durability contract (the driver's side is written on Ready in types.ts):
+ * - Requests (RequestVote, AppendEntries, InstallSnapshot) go out at once.
+ * - Replies go out only after everything the peer held when it made them is durable,
+ *   because a vote or an ack is a promise about durable state.
+ * - A candidate counts its own vote, and a leader counts its own log toward a commit, only once
+ *   the batch carrying them is durable (persisted(seq)).
+ */
+export class RaftCore {
+  readonly id: PeerId;
+  readonly peers: number;
+  private readonly quorum: number;
+  private readonly cfg: Required<Omit<RaftConfig, 'id' | 'peers' | 'rng'>>;
+  private readonly rng: Rng;
+
+  private term: Term;
+  private votedFor: PeerId | -1;
+  private role: Role = Role.Follower;
+  private leaderId: PeerId | -1 = -1;
+  readonly log: RaftLog;
+  private commitIndex: LogIndex;
+  private lastApplied: LogIndex;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+
+  /** Candidate: who granted a vote; our own vote counts only once it is durable. */
+  private votes: boolean[];
+  private selfVoteSeq = 0;
+  /** Leader: one Progress per peer (our own entry tracks our durable index). */
+  private progress: Progress[] = [];
+
+  // --- pending output, drained by ready() ---
+  private seq = 0;
+  private hardStateDirty = false;
+  private messages: Message[] = [];
+  private messagesAfterPersist: Message[] = [];
+  private pendingSnapshot: Snapshot | null = null;
+  /** First log index not yet handed to the driver for persisting. */
+  private unstableFrom: LogIndex;
+  /** Highest log index known durable here. */
+  private stableIndex: LogIndex;
+  /** Readies whose write is not yet reported durable: their seq and the log's last index then. */
+  private unpersisted: { seq: number; lastIndex: LogIndex }[] = [];
+  /** The seq of the latest Ready that rewrote stored entries; older writes cannot raise stableIndex. */
+  private lastRewriteSeq = 0;
+  private matchScratch: LogIndex[];
+
+  constructor(config: RaftConfig, restored?: RestoredState) {
+    assert(Number.isInteger(config.peers) && config.peers >= 1, `peers must be a positive integer, got ${config.peers}`);
+    assert(Number.isInteger(config.id) && config.id >= 0 && config.id < config.peers, `id ${config.id} out of range`);
+    assert(config.electionTicks > config.heartbeatTicks && config.heartbeatTicks >= 1, 'need electionTicks > heartbeatTicks >= 1');
+    this.id = config.id;
+    this.peers = config.peers;
+    this.quorum = Math.floor(config.peers / 2) + 1;
+    this.rng = config.rng;
+    this.cfg = {
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      maxInflightMsgs: config.maxInflightMsgs ?? 64,
+      maxInflightBytes: config.maxInflightBytes ?? 16 * 1024 * 1024,
+      maxMsgEntries: config.maxMsgEntries ?? 4096,
+      maxMsgBytes: config.maxMsgBytes ?? 1024 * 1024,
+      checkQuorum: config.checkQuorum ?? true,
+    };
+    const hs = restored?.hardState ?? { currentTerm: 0, votedFor: -1 };
+    this.term = hs.currentTerm;
+    this.votedFor = hs.votedFor;
+    const snap = restored?.snapshot ?? null;
+    this.log = new RaftLog(snap?.index ?? 0, snap?.term ?? 0, restored?.entries ?? EMPTY);
+    // Everything restored is durable; the snapshot covers committed and applied state.
+    this.commitIndex = this.log.snapshotIndex;
+    this.lastApplied = this.log.snapshotIndex;
+    this.stableIndex = this.log.lastIndex();
+    this.unstableFrom = this.log.lastIndex() + 1;
+    this.votes = new Array<boolean>(this.peers).fill(false);
+    this.matchScratch = new Array<LogIndex>(this.peers).fill(0);
+    this.resetElectionTimer();
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    if (this.role === Role.Leader) this.tickLeader();
+    else this.tickElection();
+  }
+
+  /** Feeds one inbound message. Malformed or misaddressed input is rejected without side effects. */
+  step(input: unknown): StepResult {
+    const problem = validateMessage(input, this.id, this.peers);
+    if (problem !== null) return { ok: false, reason: 'invalid-message', detail: problem };
+    const m = input as Message;
+
+    if (m.term > this.term) {
+      // Any higher term makes us a follower of that term (Figure 2, "All Servers").
+      const leader = m.type === MsgType.AppendEntries || m.type === MsgType.InstallSnapshot ? m.from : -1;
+      this.becomeFollower(m.term, leader);
+    } else if (m.term < this.term) {
+      this.answerStale(m);
+      return { ok: true };
+    }
+
+    switch (m.type) {
+      case MsgType.RequestVote:
+        this.handleRequestVote(m);
+        break;
+      case MsgType.RequestVoteReply:
+        this.handleVoteReply(m);
+        break;
+      case MsgType.AppendEntries:
+        this.handleAppendEntries(m);
+        break;
+      case MsgType.AppendEntriesReply:
+        this.handleAppendReply(m);
+        break;
+      case MsgType.InstallSnapshot:
+        this.handleInstallSnapshot(m);
+        break;
+      case MsgType.InstallSnapshotReply:
+        this.handleSnapshotReply(m);
+        break;
+      default:
+        return assertNever(m);
+    }
+    return { ok: true };
+  }
+
+  /** Appends a command to the leader's log. Returns at once; commit is reported through ready(). */
+  propose(data: Uint8Array): ProposeResult {
+    if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    const index = this.log.lastIndex() + 1;
+    this.log.append({ index, term: this.term, kind: EntryKind.Normal, data });
+    return { ok: true, index, term: this.term };
+  }
+
+  /** Appends many commands at once (the batched fast path); returns the first one's index. */
+  proposeBatch(commands: readonly Uint8Array[]): ProposeResult {
+    if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    const first = this.log.lastIndex() + 1;
+    for (let k = 0; k < commands.length; k++) {
+      this.log.append({ index: first + k, term: this.term, kind: EntryKind.Normal, data: commands[k]! });
+    }
+    return { ok: true, index: first, term: this.term };
+  }
+
+  /**
+   * The driver reports that the write of Ready `seq` (and of every Ready before it) is durable.
+   */
+  persisted(seq: number): void {
+    while (this.unpersisted.length > 0 && this.unpersisted[0]!.seq <= seq) {
+      const rec = this.unpersisted.shift()!;
+      if (rec.seq >= this.lastRewriteSeq && rec.lastIndex > this.stableIndex) this.stableIndex = rec.lastIndex;
+    }
+    if (this.role === Role.Candidate && this.selfVoteSeq !== 0 && seq >= this.selfVoteSeq) {
+      this.selfVoteSeq = 0;
+      this.votes[this.id] = true;
+      this.maybeWinElection();
+    } else if (this.role === Role.Leader) {
+      const self = this.progress[this.id]!;
+      if (self.maybeUpdate(this.stableIndex)) this.maybeCommit();
+    }
+  }
+
+  /**
+   * The service has a snapshot of its state up to `index` (at most lastApplied): drop the log up
+   * to it. Indexes at or below the current snapshot are ignored, as in 6.824 (a snapshot from the
+   * service can race with one installed from the leader).
+   */
+  compact(index: LogIndex): StepResult {
+    if (!Number.isSafeInteger(index) || index < 0) {
+      return { ok: false, reason: 'invalid-snapshot', detail: `snapshot index ${index} is not a non-negative integer` };
+    }
+    if (index > this.lastApplied) {
+      return {
+        ok: false,
+        reason: 'invalid-snapshot',
+        detail: `snapshot index ${index} is above lastApplied ${this.lastApplied}: snapshot only state that has been applied`,
+      };
+    }
+    if (index <= this.log.snapshotIndex) return { ok: true };
+    this.log.compact(index);
+    return { ok: true };
+  }
+
+  // ------------------------------------------------------------------ output
+
+  hasReady(): boolean {
+    if (this.role === Role.Leader && this.hasAppendToSend()) return true;
+    return (
+      this.hardStateDirty ||
+      this.pendingSnapshot !== null ||
+      this.unstableFrom <= this.log.lastIndex() ||
+      this.messages.length > 0 ||
+      this.messagesAfterPersist.length > 0 ||
+      this.lastApplied < Math.min(this.commitIndex, this.stableIndex)
+    );
+  }
+
+  /** Drains everything pending into one batch. Call after any input; cheap when nothing is pending. */
+  ready(): Ready {
+    if (this.role === Role.Leader) this.sendAppends(false);
+    const seq = ++this.seq;
+    const hardState = this.hardStateDirty ? { currentTerm: this.term, votedFor: this.votedFor } : null;
+    this.hardStateDirty = false;
+    const snapshot = this.pendingSnapshot;
+    this.pendingSnapshot = null;
+    const last = this.log.lastIndex();
+    const entries = this.unstableFrom <= last ? this.log.slice(this.unstableFrom, last + 1) : EMPTY;
+    this.unstableFrom = last + 1;
+    if (hardState !== null || snapshot !== null || entries.length > 0) {
+      this.unpersisted.push({ seq, lastIndex: last });
+    }
+    const applyTo = Math.min(this.commitIndex, this.stableIndex);
+    const committed = this.lastApplied < applyTo ? this.log.slice(this.lastApplied + 1, applyTo + 1) : EMPTY;
+    if (applyTo > this.lastApplied) this.lastApplied = applyTo;
+    const messages = this.messages;
+    const messagesAfterPersist = this.messagesAfterPersist;
+    this.messages = [];
+    this.messagesAfterPersist = [];
+    return { seq, hardState, snapshot, entries, messages, messagesAfterPersist, committed };
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      term: this.term,
+      votedFor: this.votedFor,
+      role: this.role,
+      leaderId: this.leaderId,
+      commitIndex: this.commitIndex,
+      lastApplied: this.lastApplied,
+      lastLogIndex: this.log.lastIndex(),
+      lastLogTerm: this.log.lastTerm(),
+      snapshotIndex: this.log.snapshotIndex,
+      stableIndex: this.stableIndex,
+    };
+  }
+
+  isLeader(): boolean {
+    return this.role === Role.Leader;
+  }
+
+  // ------------------------------------------------------------------ roles
+
+  private becomeFollower(term: Term, leader: PeerId | -1): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.votedFor = -1;
+      this.hardStateDirty = true;
+    }
+    this.role = Role.Follower;
+    this.leaderId = leader;
+    this.selfVoteSeq = 0;
+    this.progress = [];
+    this.resetElectionTimer();
+  }
+
+  private campaign(): void {
+    this.term += 1;
+    this.votedFor = this.id;
+    this.hardStateDirty = true;
+    this.role = Role.Candidate;
+    this.leaderId = -1;
+    this.votes.fill(false);
+    // Our own vote counts once the Ready carrying it (the next one) is durable.
+    this.selfVoteSeq = this.seq + 1;
+    this.resetElectionTimer();
+    const lastLogIndex = this.log.lastIndex();
+    const lastLogTerm = this.log.lastTerm();
+    for (let p = 0; p < this.peers; p++) {
+      if (p === this.id) continue;
+      const rv: RequestVote = { type: MsgType.RequestVote, term: this.term, from: this.id, to: p, lastLogIndex, lastLogTerm };
+      this.messages.push(rv);
+    }
+  }
+
+  private becomeLeader(): void {
+    this.role = Role.Leader;
+    this.leaderId = this.id;
+    this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
+    const next = this.log.lastIndex() + 1;
+    this.progress = [];
+    for (let p = 0; p < this.peers; p++) {
+      this.progress.push(new Progress(next, this.cfg.maxInflightMsgs, this.cfg.maxInflightBytes));
+    }
+    const self = this.progress[this.id]!;
+    self.match = this.stableIndex;
+    self.state = ProgressState.Replicate;
+    // A no-op in the new term lets the leader commit entries of earlier terms (section 8).
+    this.log.append({ index: next, term: this.term, kind: EntryKind.Noop, data: NO_DATA });
+    this.sendAppends(true);
+  }
+
+  private maybeWinElection(): void {
+    let granted = 0;
+    for (const v of this.votes) if (v) granted++;
+    if (granted >= this.quorum) this.becomeLeader();
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    this.randomizedElectionTimeout = this.rng.int(this.cfg.electionTicks, 2 * this.cfg.electionTicks);
+  }
+
+  // ------------------------------------------------------------------ ticks
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) this.campaign();
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, -1);
+        return;
+      }
+    }
+    for (let p = 0; p < this.peers; p++) {
+      const pr = this.progress[p]!;
+      if (p === this.id || pr.state !== ProgressState.Snapshot) continue;
+      // An InstallSnapshot that is never answered (lost, or the follower restarted) is retried.
+      if (++pr.snapshotWaitTicks >= 2 * this.cfg.electionTicks) pr.becomeProbe();
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.sendAppends(true);
+    }
+  }
+
+  /** Counts peers heard from since the last check, and starts a new round. */
+  private quorumActive(): boolean {
+    let active = 1;
+    for (let p = 0; p < this.peers; p++) {
+      if (p === this.id) continue;
+      const pr = this.progress[p]!;
+      if (pr.recentActive) active++;
+      pr.recentActive = false;
+    }
+    return active >= this.quorum;
+  }
+
+  // ------------------------------------------------------------------ RequestVote
+
+  private handleRequestVote(m: RequestVote): void {
+    // Grant if we have not voted for someone else this term and the candidate's log is at least
+    // as up-to-date as ours (section 5.4.1): higher last term, or same last term and not shorter.
+    const ourTerm = this.log.lastTerm();
+    const upToDate = m.lastLogTerm > ourTerm || (m.lastLogTerm === ourTerm && m.lastLogIndex >= this.log.lastIndex());
+    const canVote = this.votedFor === -1 || this.votedFor === m.from;
+    const grant = canVote && upToDate && this.role === Role.Follower;
+    if (grant) {
+      if (this.votedFor !== m.from) {
+        this.votedFor = m.from;
+        this.hardStateDirty = true;
+      }
+      this.resetElectionTimer();
+    }
+    const reply: RequestVoteReply = { type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: grant };
+    this.messagesAfterPersist.push(reply);
+  }
+
+  private handleVoteReply(m: RequestVoteReply): void {
+    if (this.role !== Role.Candidate) return;
+    if (m.voteGranted) {
+      this.votes[m.from] = true;
+      this.maybeWinElection();
+    }
+  }
+
+  // ------------------------------------------------------------------ AppendEntries (follower)
+
+  private handleAppendEntries(m: AppendEntries): void {
+    // A candidate that hears from a leader of its own term yields to it.
+    if (this.role !== Role.Follower) this.becomeFollower(this.term, m.from);
+    this.leaderId = m.from;
+    this.resetElectionTimer();
+
+    let prevIndex = m.prevLogIndex;
+    let prevTerm = m.prevLogTerm;
+    let entries = m.entries;
+    if (prevIndex < this.log.snapshotIndex) {
+      // Our snapshot already covers the start of this message; that part is committed and
+      // therefore matches. Continue from the snapshot boundary with what follows it.
+      const skip = this.log.snapshotIndex - prevIndex;
+      if (skip >= entries.length) {
+        this.replyAppend(m.from, true, this.log.snapshotIndex, 0, 0);
+        return;
+      }
+      entries = entries.slice(skip);
+      prevIndex = this.log.snapshotIndex;
+      prevTerm = this.log.snapshotTerm;
+    }
+
+    const ourPrevTerm = this.log.term(prevIndex);
+    if (ourPrevTerm !== prevTerm) {
+      // Fast backtracking: tell the leader the conflicting term and where it starts here,
+      // or how long our log is, so it can skip a whole term per round trip.
+      if (ourPrevTerm === -1) {
+        this.replyAppend(m.from, false, m.prevLogIndex, 0, this.log.lastIndex() + 1);
+      } else {
+        this.replyAppend(m.from, false, m.prevLogIndex, ourPrevTerm, this.log.firstIndexOfTermEndingAt(prevIndex));
+      }
+      return;
+    }
+
+    // Append what is new. Truncate only at a real conflict: a stale or duplicated AppendEntries
+    // whose entries all match must never shorten the log.
+    const last = this.log.lastIndex();
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!;
+      if (e.index <= last) {
+        if (this.log.term(e.index) === e.term) continue;
+        assert(e.index > this.commitIndex, `conflict at committed index ${e.index} (commitIndex ${this.commitIndex})`);
+        this.log.truncateFrom(e.index);
+        this.noteRewrite(e.index);
+      }
+      for (let j = k; j < entries.length; j++) this.log.append(entries[j]!);
+      break;
+    }
+
+    const lastNew = prevIndex + entries.length;
+    // Figure 2: commitIndex = min(leaderCommit, index of last new entry); it never goes back.
+    const newCommit = Math.min(m.leaderCommit, lastNew);
+    if (newCommit > this.commitIndex) this.commitIndex = newCommit;
+    this.replyAppend(m.from, true, lastNew, 0, 0);
+  }
+
+  /** Log entries from `index` on were replaced: what was stored there, or in flight, is stale. */
+  private noteRewrite(index: LogIndex): void {
+    if (this.unstableFrom > index) this.unstableFrom = index;
+    if (this.stableIndex >= index) this.stableIndex = index - 1;
+    this.lastRewriteSeq = this.seq + 1;
+  }
+
+  private replyAppend(to: PeerId, success: boolean, matchIndex: LogIndex, conflictTerm: Term, conflictIndex: LogIndex): void {
+    const reply: AppendEntriesReply = {
+      type: MsgType.AppendEntriesReply,
+      term: this.term,
+      from: this.id,
+      to,
+      success,
+      matchIndex,
+      conflictTerm,
+      conflictIndex,
+    };
+    this.messagesAfterPersist.push(reply);
+  }
+
+  // ------------------------------------------------------------------ AppendEntries (leader)
+
+  private handleAppendReply(m: AppendEntriesReply): void {
+    if (this.role !== Role.Leader) return;
+    const pr = this.progress[m.from]!;
+    pr.recentActive = true;
+    if (m.success) {
+      if (m.matchIndex > this.log.lastIndex()) return; // impossible for an honest follower: ignore
+      const moved = pr.maybeUpdate(m.matchIndex);
+      pr.paused = false;
+      if (pr.state === ProgressState.Probe && moved) pr.becomeReplicate();
+      else if (pr.state === ProgressState.Probe && pr.match + 1 === pr.next) pr.becomeReplicate();
+      pr.inflights.freeUpTo(pr.match);
+      if (pr.state === ProgressState.Replicate && pr.next <= pr.match) pr.next = pr.match + 1;
+      if (moved) this.maybeCommit();
+      return;
+    }
+    // A rejection of prevLogIndex = m.matchIndex.
+    const rejected = m.matchIndex;
+    if (pr.state === ProgressState.Replicate) {
+      if (rejected <= pr.match) return; // stale: we already know it matches further on
+    } else if (pr.state === ProgressState.Probe) {
+      if (rejected !== pr.next - 1) return; // stale: not the probe we are waiting for
+    } else {
+      return; // a snapshot is on its way
+    }
+    let next: LogIndex;
+    if (m.conflictTerm > 0) {
+      const ours = this.log.lastIndexOfTerm(m.conflictTerm, rejected);
+      next = ours > 0 ? ours + 1 : m.conflictIndex;
+    } else {
+      next = m.conflictIndex;
+    }
+    pr.becomeProbe();
+    pr.next = Math.max(pr.match + 1, Math.min(next, rejected));
+  }
+
+  private handleSnapshotReply(m: InstallSnapshotReply): void {
+    if (this.role !== Role.Leader) return;
+    const pr = this.progress[m.from]!;
+    pr.recentActive = true;
+    if (pr.state !== ProgressState.Snapshot) {
+      pr.maybeUpdate(Math.min(m.matchIndex, this.log.lastIndex()));
+      return;
+    }
+    if (m.matchIndex <= this.log.lastIndex() && pr.maybeUpdate(m.matchIndex)) this.maybeCommit();
+    pr.becomeProbe();
+  }
+
+  /** Commit the highest index stored on a majority, if it is of the current term (Figure 8). */
+  private maybeCommit(): void {
+    const matches = this.matchScratch;
+    for (let p = 0; p < this.peers; p++) matches[p] = this.progress[p]!.match;
+    matches.sort((a, b) => b - a);
+    const n = matches[this.quorum - 1]!;
+    if (n > this.commitIndex && this.log.term(n) === this.term) this.commitIndex = n;
+  }
+
+  private hasAppendToSend(): boolean {
+    const last = this.log.lastIndex();
+    for (let p = 0; p < this.peers; p++) {
+      if (p === this.id) continue;
+      const pr = this.progress[p]!;
+      if (pr.next <= last && pr.canSend()) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Sends what each follower can take now. With `heartbeat`, every follower gets at least one
+   * AppendEntries (empty if there is nothing new), which also carries leaderCommit and, in
+   * replicate state, reveals lost messages: an empty append at next - 1 is rejected when the
+   * entries before it never arrived.
+   */
+  private sendAppends(heartbeat: boolean): void {
+    for (let p = 0; p < this.peers; p++) {
+      if (p === this.id) continue;
+      const pr = this.progress[p]!;
+      if (heartbeat && pr.state === ProgressState.Probe) pr.paused = false;
+      let sent = false;
+      while (this.sendAppend(p, pr)) sent = true;
+      if (heartbeat && !sent && pr.state !== ProgressState.Snapshot) this.sendEmptyAppend(p, pr);
+    }
+  }
+
+  /** Sends one AppendEntries (or an InstallSnapshot) carrying entries if allowed; returns whether it did. */
+  private sendAppend(to: PeerId, pr: Progress): boolean {
+    if (!pr.canSend()) return false;
+    if (pr.next <= this.log.snapshotIndex) {
+      this.sendSnapshot(to, pr);
+      return false;
+    }
+    const last = this.log.lastIndex();
+    if (pr.next > last) return false;
+    const entries = this.log.sliceBytes(pr.next, this.cfg.maxMsgEntries, this.cfg.maxMsgBytes);
+    const prevLogIndex = pr.next - 1;
+    const msg: AppendEntries = {
+      type: MsgType.AppendEntries,
+      term: this.term,
+      from: this.id,
+      to,
+      prevLogIndex,
+      prevLogTerm: this.log.term(prevLogIndex),
+      entries,
+      leaderCommit: this.commitIndex,
+    };
+    this.messages.push(msg);
+    const lastSent = entries[entries.length - 1]!.index;
+    if (pr.state === ProgressState.Replicate) {
+      let bytes = 0;
+      for (const e of entries) bytes += e.data.length;
+      pr.inflights.add(lastSent, bytes);
+      pr.next = lastSent + 1;
+    } else {
+      pr.paused = true;
+    }
+    return true;
+  }
+
+  private sendEmptyAppend(to: PeerId, pr: Progress): void {
+    if (pr.next <= this.log.snapshotIndex) {
+      this.sendSnapshot(to, pr);
+      return;
+    }
+    const prevLogIndex = pr.next - 1;
+    this.messages.push({
+      type: MsgType.AppendEntries,
+      term: this.term,
+      from: this.id,
+      to,
+      prevLogIndex,
+      prevLogTerm: this.log.term(prevLogIndex),
+      entries: EMPTY,
+      leaderCommit: this.commitIndex,
+    });
+    if (pr.state === ProgressState.Probe) pr.paused = true;
+  }
+
+  private sendSnapshot(to: PeerId, pr: Progress): void {
+    const msg: InstallSnapshot = {
+      type: MsgType.InstallSnapshot,
+      term: this.term,
+      from: this.id,
+      to,
+      lastIncludedIndex: this.log.snapshotIndex,
+      lastIncludedTerm: this.log.snapshotTerm,
+      data: NO_DATA, // attached by the driver, which holds the snapshot's bytes
+    };
+    this.messages.push(msg);
+    pr.becomeSnapshot(this.log.snapshotIndex);
+  }
+
+  // ------------------------------------------------------------------ InstallSnapshot (follower)
+
+  private handleInstallSnapshot(m: InstallSnapshot): void {
+    if (this.role !== Role.Follower) this.becomeFollower(this.term, m.from);
+    this.leaderId = m.from;
+    this.resetElectionTimer();
+    if (m.lastIncludedIndex > this.commitIndex) {
+      this.log.restore(m.lastIncludedIndex, m.lastIncludedTerm);
+      this.pendingSnapshot = { index: m.lastIncludedIndex, term: m.lastIncludedTerm, data: m.data };
+      this.commitIndex = m.lastIncludedIndex;
+      this.lastApplied = m.lastIncludedIndex;
+      // Whatever was stored or in flight is superseded by this write.
+      this.unstableFrom = Math.max(this.log.snapshotIndex + 1, Math.min(this.unstableFrom, this.log.lastIndex() + 1));
+      if (this.stableIndex > this.log.snapshotIndex) this.stableIndex = this.log.snapshotIndex;
+      this.lastRewriteSeq = this.seq + 1;
+    }
+    const reply: InstallSnapshotReply = {
+      type: MsgType.InstallSnapshotReply,
+      term: this.term,
+      from: this.id,
+      to: m.from,
+      matchIndex: this.commitIndex,
+    };
+    this.messagesAfterPersist.push(reply);
+  }
+
+  // ------------------------------------------------------------------ stale terms
+
+  /** A message from an older term: answer requests so a stale leader or candidate learns our term. */
+  private answerStale(m: Message): void {
+    switch (m.type) {
+      case MsgType.RequestVote:
+        this.messagesAfterPersist.push({ type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: false });
+        return;
+      case MsgType.AppendEntries:
+        this.replyAppend(m.from, false, m.prevLogIndex, 0, 0);
+        return;
+      case MsgType.InstallSnapshot:
+        this.messagesAfterPersist.push({ type: MsgType.InstallSnapshotReply, term: this.term, from: this.id, to: m.from, matchIndex: 0 });
+        return;
+      default:
+        return; // stale replies carry nothing we can use
+    }
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(x)}`);
+}
