@@ -1,0 +1,426 @@
+import { deserialize, serialize } from 'node:v8';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { ClosedError, InvalidArgumentError, PeerDownError, RaftworkError } from '../errors.js';
+import { decodeApplied } from '../peer/apply-stream.js';
+import type { PeerBoot, PeerControl, PeerState, ProposeReply } from '../peer/protocol.js';
+import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
+import { prepareDataDir, removeDataDir, type DataDir } from './data-dir.js';
+import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
+
+export type { ClusterOptions } from './options.js';
+
+/** What a peer applies, in index order: a command, or (first, after a restart) a snapshot. */
+export type ApplyMsg =
+  | { readonly type: 'entry'; readonly index: number; readonly term: number; readonly command: unknown }
+  | { readonly type: 'snapshot'; readonly index: number; readonly term: number; readonly data: Uint8Array };
+export type { PeerState, ProposeReply } from '../peer/protocol.js';
+
+export type ApplyListener = (peer: number, msg: ApplyMsg) => void;
+
+export interface ClusterStats {
+  /** RPC requests (RequestVote, AppendEntries, InstallSnapshot) sent by each peer, as 6.824 counts them. */
+  readonly rpcs: number[];
+  /** Payload bytes of all requests and replies sent. */
+  readonly bytes: number;
+  /** Bytes of log each peer keeps (its last known size while it is down). */
+  readonly logBytes: number[];
+}
+
+/** One peer as the main thread sees it: the worker of its current incarnation and its state. */
+interface PeerSlot {
+  readonly id: number;
+  /** Bumped at every crash and restart; apply messages of an older life are ignored. */
+  life: number;
+  up: boolean;
+  worker: Worker | null;
+  remote: Comlink.Remote<PeerControl> | null;
+  applyPort: MessagePort | null;
+  /** Rejects when this incarnation goes down, so pending calls fail instead of hanging. */
+  down: Promise<never>;
+  goDown: (err: Error) => void;
+  lastLogBytes: number;
+}
+
+const WORKER_URL = new URL('../peer/worker.js', import.meta.url);
+
+/**
+ * A Raft cluster of N peers, each in its own worker thread, talking over MessagePorts through a
+ * fault-injecting network, each durable in its own LMDB environment.
+ *
+ * Link state (connect, disconnect, partition) and process state (crash, restart) are kept
+ * separately: a link carries messages only when the user has it up and both ends are running.
+ * The effective links are written to the shared fault table, which every peer reads before each
+ * send and after each receive, so a change takes effect before the call that made it returns.
+ */
+export class Cluster {
+  readonly peers: number;
+  readonly dataDir: string | null;
+  private readonly opts: ResolvedOptions;
+  private readonly faults: FaultTable;
+  private readonly slots: PeerSlot[];
+  /** userLinks[a][b]: the user wants a -> b up. */
+  private readonly userLinks: boolean[][];
+  private readonly listeners = new Set<ApplyListener>();
+  private readonly dir: DataDir | null;
+  private closed = false;
+
+  private constructor(opts: ResolvedOptions, dir: DataDir | null) {
+    this.opts = opts;
+    this.peers = opts.peers;
+    this.dir = dir;
+    this.dataDir = dir?.path ?? null;
+    this.faults = new FaultTable(opts.peers);
+    this.userLinks = Array.from({ length: opts.peers }, () => new Array<boolean>(opts.peers).fill(true));
+    this.slots = Array.from({ length: opts.peers }, (_, id) => newSlot(id));
+  }
+
+  /** Starts every peer and resolves once all have opened their storage. */
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const opts = resolveOptions(options);
+    const dir = opts.storage === 'lmdb' ? await prepareDataDir(opts.dataDir, opts.peers, opts.keepData) : null;
+    const cluster = new Cluster(opts, dir);
+    try {
+      await cluster.spawnAll();
+    } catch (err) {
+      await cluster.close().catch(() => undefined);
+      throw err;
+    }
+    return cluster;
+  }
+
+  // ------------------------------------------------------------------ the service's calls
+
+  /**
+   * Appends `command` (any structured-cloneable value) to peer i's log if it leads. Returns at
+   * once, as 6.824's Start(): never waits for the commit; index -1 and isLeader false otherwise.
+   */
+  async propose(i: number, command: unknown): Promise<ProposeReply> {
+    const bytes = toBytes(command, 'propose');
+    return this.call(i, 'propose', (r) => r.propose(bytes));
+  }
+
+  /**
+   * Appends many commands in one call (one message to the worker, one log append): the fast path
+   * when a caller has many commands ready. Returns the first command's index; the others follow it.
+   */
+  async proposeBatch(i: number, commands: readonly unknown[]): Promise<ProposeReply> {
+    if (!Array.isArray(commands)) throw new InvalidArgumentError('proposeBatch needs an array of commands');
+    const list = commands.map((c) => toBytes(c, 'proposeBatch'));
+    return this.call(i, 'proposeBatch', (r) => r.proposeBatch(list));
+  }
+
+  async state(i: number): Promise<PeerState> {
+    return this.call(i, 'state', (r) => r.state());
+  }
+
+  /** Subscribes to every peer's apply stream; returns the function that unsubscribes. */
+  onApply(listener: ApplyListener): () => void {
+    if (typeof listener !== 'function') throw new InvalidArgumentError('onApply needs a function (peer, msg) => void');
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The service's state up to `index` on peer i; the peer may discard its log up to it. */
+  async snapshot(i: number, index: number, data: Uint8Array): Promise<void> {
+    if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`snapshot index must be a non-negative integer, got ${String(index)}`);
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('snapshot data must be a Uint8Array');
+    return this.call(i, 'snapshot', (r) => r.snapshot(index, data)).catch((err: unknown) => {
+      if (err instanceof RaftworkError) throw err;
+      throw new InvalidArgumentError(`snapshot(${i}, ${index}): ${(err as Error).message}`);
+    });
+  }
+
+  // ------------------------------------------------------------------ faults
+
+  disconnect(i: number): void {
+    this.checkPeer(i, 'disconnect');
+    for (let p = 0; p < this.peers; p++) {
+      if (p === i) continue;
+      this.userLinks[i]![p] = false;
+      this.userLinks[p]![i] = false;
+    }
+    this.syncLinks();
+  }
+
+  connect(i: number): void {
+    this.checkPeer(i, 'connect');
+    for (let p = 0; p < this.peers; p++) {
+      if (p === i) continue;
+      this.userLinks[i]![p] = true;
+      this.userLinks[p]![i] = true;
+    }
+    this.syncLinks();
+  }
+
+  /** Links up within each group and down between groups; a peer in no group is cut off. */
+  partition(groups: readonly (readonly number[])[]): void {
+    this.checkOpen('partition');
+    if (!Array.isArray(groups)) throw new InvalidArgumentError('partition needs an array of groups, e.g. [[0, 1], [2, 3, 4]]');
+    const groupOf = new Array<number>(this.peers).fill(-1);
+    groups.forEach((g, k) => {
+      if (!Array.isArray(g)) throw new InvalidArgumentError(`partition group ${k} is not an array`);
+      for (const p of g) {
+        this.checkPeer(p, 'partition');
+        if (groupOf[p] !== -1) throw new InvalidArgumentError(`peer ${p} is in two partition groups`);
+        groupOf[p] = k;
+      }
+    });
+    for (let a = 0; a < this.peers; a++) {
+      for (let b = 0; b < this.peers; b++) if (a !== b) this.userLinks[a]![b] = groupOf[a] !== -1 && groupOf[a] === groupOf[b];
+    }
+    this.syncLinks();
+  }
+
+  heal(): void {
+    this.checkOpen('heal');
+    for (const row of this.userLinks) row.fill(true);
+    this.syncLinks();
+  }
+
+  /** Cuts or restores one direction of one link. */
+  setLink(from: number, to: number, up: boolean): void {
+    this.checkPeer(from, 'setLink');
+    this.checkPeer(to, 'setLink');
+    if (from !== to) this.userLinks[from]![to] = up;
+    this.syncLinks();
+  }
+
+  /** Merges these settings into the network's current ones (drops, delays, reordering). */
+  setNetwork(options: NetworkOptions): void {
+    this.checkOpen('setNetwork');
+    try {
+      this.faults.setNetwork(options);
+    } catch (err) {
+      throw new InvalidArgumentError(`setNetwork: ${(err as Error).message}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ process faults
+
+  /** Stops peer i at once (worker.terminate()): only what reached its storage survives. */
+  async crash(i: number): Promise<void> {
+    this.checkPeer(i, 'crash');
+    const slot = this.slots[i]!;
+    if (!slot.up) return;
+    this.markDown(slot, new PeerDownError(i, 'the call was cut short'));
+    const worker = slot.worker;
+    slot.worker = null;
+    await worker?.terminate();
+  }
+
+  /** Starts a fresh worker for peer i that knows only what is in its storage. */
+  async restart(i: number): Promise<void> {
+    this.checkPeer(i, 'restart');
+    if (this.opts.storage === 'memory') {
+      throw new InvalidArgumentError(`restart(${i}): storage 'memory' keeps nothing across a crash; start the cluster with storage 'lmdb' to crash and restart peers`);
+    }
+    const slot = this.slots[i]!;
+    if (slot.up) await this.crash(i);
+    await this.spawn(i);
+  }
+
+  async stats(): Promise<ClusterStats> {
+    this.checkOpen('stats');
+    const traffic = this.faults.stats();
+    const logBytes = await Promise.all(
+      this.slots.map(async (s) => {
+        if (!s.up || !s.remote) return s.lastLogBytes;
+        try {
+          s.lastLogBytes = await Promise.race([s.remote.logBytes(), s.down]);
+        } catch {
+          /* went down meanwhile: keep the last known size */
+        }
+        return s.lastLogBytes;
+      }),
+    );
+    return { rpcs: traffic.peers.map((p) => p.rpcs), bytes: traffic.total.bytes, logBytes };
+  }
+
+  isUp(i: number): boolean {
+    this.checkPeer(i, 'isUp');
+    return this.slots[i]!.up;
+  }
+
+  /** Stops every peer, closes storage, and removes a temporary dataDir unless keepData. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const { worker, remote } = slot;
+        if (slot.up && remote) {
+          await Promise.race([remote.shutdown(), slot.down, delay(5000)]).catch(() => undefined);
+        }
+        this.markDown(slot, new ClosedError('the call was cut short'));
+        slot.worker = null;
+        await worker?.terminate();
+      }),
+    );
+    if (this.dir) await removeDataDir(this.dir);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private async spawnAll(): Promise<void> {
+    // One channel per pair of peers, wired directly: no peer message passes through this thread.
+    const ports: (MessagePort | null)[][] = Array.from({ length: this.peers }, () => new Array(this.peers).fill(null));
+    for (let a = 0; a < this.peers; a++) {
+      for (let b = a + 1; b < this.peers; b++) {
+        const ch = new MessageChannel();
+        ports[a]![b] = ch.port1;
+        ports[b]![a] = ch.port2;
+      }
+    }
+    await Promise.all(this.slots.map((s) => this.spawn(s.id, ports[s.id]!)));
+  }
+
+  private async spawn(i: number, givenPorts?: (MessagePort | null)[]): Promise<void> {
+    const slot = this.slots[i]!;
+    let ports = givenPorts;
+    if (!ports) {
+      // A restart: a fresh channel to every running peer, whose end is handed to it now.
+      ports = new Array<MessagePort | null>(this.peers).fill(null);
+      await Promise.all(
+        this.slots.map(async (other) => {
+          if (other.id === i || !other.up || !other.remote) return;
+          const ch = new MessageChannel();
+          ports![other.id] = ch.port1;
+          await Promise.race([other.remote.attachPeer(i, Comlink.transfer(ch.port2, [ch.port2])), other.down]).catch(() => ch.port2.close());
+        }),
+      );
+    }
+    const apply = new MessageChannel();
+    slot.life++;
+    const life = slot.life;
+    const dir = this.dir ? this.dir.peerDir(i) : null;
+    const boot: PeerBoot = {
+      id: i,
+      peers: this.peers,
+      clusterId: this.dir?.clusterId ?? 'memory',
+      storage: this.opts.storage,
+      dir,
+      sync: this.opts.sync,
+      faultTable: this.faults.buffer,
+      ports,
+      applyPort: apply.port2,
+      timing: this.opts.timing,
+      seed: (this.opts.seed * 1000003 + i * 7919 + life * 104729) >>> 0,
+    };
+    const transfer = [apply.port2, ...ports.filter((p): p is MessagePort => p !== null)];
+    const worker = new Worker(WORKER_URL, { workerData: boot, transferList: transfer as never });
+    const remote = Comlink.wrap<PeerControl>(nodeEndpoint(worker as never));
+    slot.worker = worker;
+    slot.remote = remote;
+    slot.applyPort = apply.port1;
+    let rejectDown!: (err: Error) => void;
+    slot.down = new Promise<never>((_, reject) => (rejectDown = reject));
+    slot.down.catch(() => undefined);
+    slot.goDown = rejectDown;
+    apply.port1.on('message', (buf: Uint8Array) => {
+      if (slot.life !== life || !slot.up) return;
+      this.deliver(i, buf);
+    });
+    worker.on('error', (err) => {
+      if (slot.life === life && slot.up) {
+        console.error(`raftwork: peer ${i} failed:`, err);
+        this.markDown(slot, new PeerDownError(i, `peer ${i} failed (${err.message})`));
+      }
+    });
+    worker.on('exit', (code) => {
+      if (slot.life === life && slot.up) this.markDown(slot, new PeerDownError(i, `peer ${i} exited with code ${code}`));
+    });
+    slot.up = true;
+    try {
+      await Promise.race([remote.booted(), slot.down]);
+    } catch (err) {
+      this.markDown(slot, new PeerDownError(i, 'boot failed'));
+      slot.worker = null;
+      await worker.terminate();
+      throw err instanceof RaftworkError ? err : new RaftworkError('EBOOT', `peer ${i} could not start: ${(err as Error).message}`);
+    }
+    this.syncLinks();
+  }
+
+  private markDown(slot: PeerSlot, err: Error): void {
+    if (!slot.up) return;
+    slot.up = false;
+    slot.life++;
+    slot.applyPort?.close();
+    slot.applyPort = null;
+    slot.remote?.[Comlink.releaseProxy]?.();
+    slot.remote = null;
+    slot.goDown(err);
+    // Cut its links at once: messages it sent that are still in flight are dropped on arrival.
+    this.syncLinks();
+  }
+
+  private deliver(peer: number, buf: Uint8Array): void {
+    let msgs: ApplyMsg[];
+    try {
+      msgs = decodeApplied(buf).map((m) =>
+        m.type === 'entry' ? { type: 'entry', index: m.index, term: m.term, command: deserialize(m.command) } : m,
+      );
+    } catch (err) {
+      console.error(`raftwork: malformed apply batch from peer ${peer}:`, err);
+      return;
+    }
+    for (const msg of msgs) {
+      for (const l of this.listeners) {
+        try {
+          l(peer, msg);
+        } catch (err) {
+          console.error('raftwork: an onApply listener threw:', err);
+        }
+      }
+    }
+  }
+
+  /** Writes the effective links (user wants it up, both ends running) into the fault table. */
+  private syncLinks(): void {
+    for (let a = 0; a < this.peers; a++) {
+      for (let b = 0; b < this.peers; b++) {
+        if (a === b) continue;
+        this.faults.setLink(a, b, this.userLinks[a]![b]! && this.slots[a]!.up && this.slots[b]!.up);
+      }
+    }
+  }
+
+  private async call<T>(i: number, what: string, fn: (r: Comlink.Remote<PeerControl>) => Promise<T>): Promise<T> {
+    this.checkPeer(i, what);
+    const slot = this.slots[i]!;
+    if (!slot.up || !slot.remote) throw new PeerDownError(i, what);
+    return Promise.race([fn(slot.remote), slot.down]);
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closed) throw new ClosedError(what);
+  }
+
+  private checkPeer(i: number, what: string): void {
+    this.checkOpen(what);
+    if (!Number.isInteger(i) || i < 0 || i >= this.peers) {
+      throw new InvalidArgumentError(`${what}: peer ${String(i)} is out of range; this cluster has peers 0..${this.peers - 1}`);
+    }
+  }
+}
+
+function newSlot(id: number): PeerSlot {
+  const down = Promise.reject<never>(new Error('not started'));
+  down.catch(() => undefined);
+  return { id, life: 0, up: false, worker: null, remote: null, applyPort: null, down, goDown: () => undefined, lastLogBytes: 0 };
+}
+
+/** Commands cross threads and sit in the log as bytes: the structured-clone serialization. */
+function toBytes(command: unknown, what: string): Uint8Array {
+  try {
+    return serialize(command);
+  } catch (err) {
+    throw new InvalidArgumentError(`${what}: a command must be structured-cloneable (numbers, strings, plain objects, Uint8Array, ...): ${(err as Error).message}`);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

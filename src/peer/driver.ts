@@ -1,0 +1,209 @@
+import type { RaftCore } from '../core/raft.js';
+import {
+  MsgType,
+  type Entry,
+  type HardState,
+  type LogIndex,
+  type Message,
+  type ProposeResult,
+  type Snapshot,
+  type StepResult,
+} from '../core/types.js';
+
+/** What the driver needs from durable storage (src/storage's LogStore has it). */
+export interface DriverStore {
+  /** One atomic write; resolves once durable. Writes become durable, and resolve, in issue order. */
+  write(batch: { hardState: HardState | null; snapshot: Snapshot | null; entries: readonly Entry[] }): Promise<void>;
+  /** Stores the service's snapshot and drops the log up to it, durably. */
+  compact(snapshot: Snapshot): Promise<void>;
+}
+
+/** Where messages go: the transport endpoint. */
+export interface Wire {
+  send(msgs: readonly Message[]): void;
+  flush(): void;
+}
+
+/** The state machine side: committed entries and snapshots, in order. */
+export interface ApplySink {
+  entries(committed: readonly Entry[]): void;
+  snapshot(snapshot: Snapshot): void;
+}
+
+export interface DriverOptions {
+  readonly core: RaftCore;
+  readonly store: DriverStore;
+  readonly wire: Wire;
+  readonly sink: ApplySink;
+  /** Real milliseconds per core tick. */
+  readonly tickMs: number;
+  /** The snapshot the store holds at start, if any (so the leader can send it). */
+  readonly snapshot: Snapshot | null;
+  /** Storage failed: the peer cannot go on safely and must stop. */
+  readonly onFatal: (err: unknown) => void;
+}
+
+/**
+ * The loop around a RaftCore inside a peer worker: ticks it on a real timer, steps inbound
+ * messages, and drains its Ready batches: send requests at once, write to storage, and when the
+ * write is durable report it and release the replies that promise it; apply committed entries.
+ *
+ * Batching: every input only marks the driver dirty; one setImmediate later, everything that
+ * arrived in that turn of the event loop (many proposals, many received batches) is drained as
+ * one Ready: one storage write (one transaction, one fsync) and one message per follower.
+ * Pipelining: the next Ready is written while the previous write is still being synced; lmdb
+ * keeps taking messages meanwhile, since it syncs on its own thread.
+ */
+export class PeerDriver {
+  readonly core: RaftCore;
+  private readonly store: DriverStore;
+  private readonly wire: Wire;
+  private readonly sink: ApplySink;
+  private readonly onFatal: (err: unknown) => void;
+  private readonly tickMs: number;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private scheduled = false;
+  private stopped = false;
+  /** Writes issued and not yet durable, and the latest of them (later Readies wait on it). */
+  private pendingWrites = 0;
+  private lastWrite: Promise<void> = Promise.resolve();
+  private latestSnapshot: Snapshot | null;
+  /** Invalid inbound messages, by reason (they are dropped; the core never sees them). */
+  rejected = 0;
+  lastRejection = '';
+
+  constructor(opts: DriverOptions) {
+    this.core = opts.core;
+    this.store = opts.store;
+    this.wire = opts.wire;
+    this.sink = opts.sink;
+    this.tickMs = opts.tickMs;
+    this.onFatal = opts.onFatal;
+    this.latestSnapshot = opts.snapshot;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.core.tick();
+      this.schedule();
+    }, this.tickMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  receive(msg: Message): void {
+    if (this.stopped) return;
+    const r: StepResult = this.core.step(msg);
+    if (!r.ok) {
+      this.rejected++;
+      this.lastRejection = r.reason === 'invalid-message' ? r.detail : r.reason;
+      return;
+    }
+    this.schedule();
+  }
+
+  propose(command: Uint8Array): ProposeResult {
+    const r = this.core.propose(command);
+    if (r.ok) this.schedule();
+    return r;
+  }
+
+  proposeBatch(commands: readonly Uint8Array[]): ProposeResult {
+    const r = this.core.proposeBatch(commands);
+    if (r.ok) this.schedule();
+    return r;
+  }
+
+  /**
+   * The service's snapshot of its state up to `index`: compacts the core's log and stores the
+   * snapshot durably. Resolves once durable. An index at or below the current snapshot is a no-op.
+   */
+  async snapshot(index: LogIndex, data: Uint8Array): Promise<StepResult> {
+    const log = this.core.log;
+    if (Number.isSafeInteger(index) && index <= log.snapshotIndex && index >= 0) return { ok: true };
+    const term = log.term(index);
+    const r = this.core.compact(index);
+    if (!r.ok) return r;
+    const snap: Snapshot = { index, term, data };
+    this.latestSnapshot = snap;
+    await this.store.compact(snap);
+    return r;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.stopped) return;
+    const core = this.core;
+    while (core.hasReady()) {
+      const r = core.ready();
+      if (r.messages.length > 0) this.wire.send(this.withSnapshotData(r.messages));
+      if (r.snapshot) {
+        this.latestSnapshot = r.snapshot;
+        this.sink.snapshot(r.snapshot);
+      }
+      if (r.committed.length > 0) this.sink.entries(r.committed);
+      const after = r.messagesAfterPersist;
+      if (r.hardState !== null || r.snapshot !== null || r.entries.length > 0) {
+        this.pendingWrites++;
+        const write = this.store.write({ hardState: r.hardState, snapshot: r.snapshot, entries: r.entries });
+        this.lastWrite = write;
+        write.then(
+          () => {
+            this.pendingWrites--;
+            this.durable(r.seq, after);
+          },
+          (err: unknown) => this.fail(err),
+        );
+      } else if (this.pendingWrites > 0) {
+        // Nothing to write, but replies must not overtake earlier writes they depend on.
+        this.lastWrite.then(() => this.durable(r.seq, after), () => undefined);
+      } else {
+        core.persisted(r.seq);
+        if (after.length > 0) this.wire.send(after);
+      }
+    }
+    this.wire.flush();
+  };
+
+  private durable(seq: number, after: readonly Message[]): void {
+    if (this.stopped) return;
+    this.core.persisted(seq);
+    if (after.length > 0) {
+      this.wire.send(after);
+      this.wire.flush();
+    }
+    this.schedule();
+  }
+
+  private withSnapshotData(msgs: readonly Message[]): readonly Message[] {
+    let out: Message[] | null = null;
+    for (let k = 0; k < msgs.length; k++) {
+      const m = msgs[k]!;
+      if (m.type !== MsgType.InstallSnapshot) continue;
+      const s = this.latestSnapshot;
+      if (!s || s.index !== m.lastIncludedIndex) {
+        this.fail(new Error(`no snapshot at ${m.lastIncludedIndex} to send (have ${s?.index ?? 'none'})`));
+        return [];
+      }
+      out ??= msgs.slice();
+      out[k] = { ...m, data: s.data };
+    }
+    return out ?? msgs;
+  }
+
+  private fail(err: unknown): void {
+    if (this.stopped) return;
+    this.stop();
+    this.onFatal(err);
+  }
+}

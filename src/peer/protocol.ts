@@ -1,0 +1,65 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { LogIndex, Role, Term } from '../core/types.js';
+
+/** Everything a peer worker is started with (workerData). Ports arrive through the transfer list. */
+export interface PeerBoot {
+  readonly id: number;
+  readonly peers: number;
+  readonly clusterId: string;
+  readonly storage: 'lmdb' | 'memory';
+  /** The peer's own LMDB directory (lmdb storage). */
+  readonly dir: string | null;
+  /** false: LMDB without fsync, for tests that do not test durability. */
+  readonly sync: boolean;
+  readonly faultTable: SharedArrayBuffer;
+  /** ports[j]: the channel to peer j, or null when j is down (it is attached when j restarts). */
+  readonly ports: (MessagePort | null)[];
+  /** Where committed entries and snapshots go, to the main thread. */
+  readonly applyPort: MessagePort;
+  readonly timing: PeerTiming;
+  /** Seeds the election-timeout generator; differs per peer and per incarnation. */
+  readonly seed: number;
+}
+
+export interface PeerTiming {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly maxElectionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly checkQuorum: boolean;
+}
+
+/** What propose returns, as 6.824's Start(): at once, never waiting for the commit. */
+export interface ProposeReply {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly isLeader: boolean;
+}
+
+export interface PeerState {
+  readonly term: Term;
+  readonly isLeader: boolean;
+  readonly role: Role;
+  readonly leaderId: number;
+  readonly commitIndex: LogIndex;
+  readonly lastApplied: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  readonly snapshotIndex: LogIndex;
+}
+
+/** The control plane a peer worker exposes to the main thread (through comlink). */
+export interface PeerControl {
+  /** Resolves once the peer has opened its storage and started; rejects with the reason otherwise. */
+  booted(): Promise<void>;
+  propose(command: Uint8Array): ProposeReply;
+  /** Appends many commands in one call: the fast path for high throughput. */
+  proposeBatch(commands: Uint8Array[]): ProposeReply;
+  state(): PeerState;
+  /** Rejects with a message when the index is above lastApplied. */
+  snapshot(index: LogIndex, data: Uint8Array): Promise<void>;
+  /** A fresh channel to a peer that (re)started. */
+  attachPeer(peer: number, port: MessagePort): void;
+  logBytes(): Promise<number>;
+  /** Graceful stop: no more output, storage closed. */
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,139 @@
+/**
+ * The entry point of a peer worker thread: opens the peer's storage, builds its core from what
+ * is durable, wires the transport, and serves the control plane to the main thread.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { RaftCore } from '../core/raft.js';
+import { createRng } from '../core/rng.js';
+import type { Snapshot } from '../core/types.js';
+import { FaultTableView } from '../transport/fault-table.js';
+import { Endpoint } from '../transport/endpoint.js';
+import { encodeApplied } from './apply-stream.js';
+import { PeerDriver } from './driver.js';
+import { openPeerStore, type PeerStore } from './open-store.js';
+import type { PeerBoot, PeerControl, PeerState, ProposeReply } from './protocol.js';
+
+const boot = workerData as PeerBoot;
+if (!parentPort) throw new Error('peer/worker.js must run as a worker thread');
+const parent = parentPort;
+
+let driver: PeerDriver | null = null;
+let endpoint: Endpoint | null = null;
+let store: PeerStore | null = null;
+const applyPort: MessagePort = boot.applyPort;
+
+/** Posts the apply stream to the main thread: one buffer per Ready. No-ops are Raft's own. */
+const sink = {
+  entries(committed: readonly import('../core/types.js').Entry[]): void {
+    let normal = 0;
+    for (const e of committed) if (e.kind === 0) normal++;
+    if (normal === 0) return;
+    const list = normal === committed.length ? committed : committed.filter((e) => e.kind === 0);
+    const buf = encodeApplied(null, list);
+    applyPort.postMessage(buf, [buf.buffer]);
+  },
+  snapshot(s: Snapshot): void {
+    const buf = encodeApplied(s, []);
+    applyPort.postMessage(buf, [buf.buffer]);
+  },
+};
+
+async function start(): Promise<void> {
+  store = await openPeerStore(boot);
+  const restored = await store.load();
+  const snapshot = restored.snapshot ? await store.readSnapshot() : null;
+  const t = boot.timing;
+  const core = new RaftCore(
+    {
+      id: boot.id,
+      peers: boot.peers,
+      electionTicks: t.electionTicks,
+      maxElectionTicks: t.maxElectionTicks,
+      heartbeatTicks: t.heartbeatTicks,
+      checkQuorum: t.checkQuorum,
+      rng: createRng(boot.seed),
+    },
+    restored,
+  );
+  // A restarted peer hands its snapshot to the service first; entries after it follow as they commit.
+  if (snapshot) sink.snapshot(snapshot);
+  const faults = new FaultTableView(boot.faultTable);
+  endpoint = new Endpoint({
+    self: boot.id,
+    faults,
+    ports: boot.ports,
+    onMessage: (msg) => driver?.receive(msg),
+    onError: (err) => console.error(`raftwork peer ${boot.id}:`, err),
+  });
+  driver = new PeerDriver({
+    core,
+    store,
+    wire: endpoint,
+    sink,
+    tickMs: t.tickMs,
+    snapshot,
+    onFatal: (err) => {
+      // Storage failed under us: stop this peer; the main thread sees the worker exit.
+      console.error(`raftwork peer ${boot.id}: stopping after a storage failure:`, err);
+      process.exit(70);
+    },
+  });
+  driver.start();
+}
+
+const booting = start();
+booting.catch(() => undefined); // reported through booted()
+
+function running(): PeerDriver {
+  if (!driver) throw new Error(`peer ${boot.id} has not started`);
+  return driver;
+}
+
+const control: PeerControl = {
+  async booted() {
+    await booting;
+  },
+  propose(command) {
+    const r = running().propose(command);
+    const term = running().core.status().term;
+    return r.ok ? { index: r.index, term: r.term, isLeader: true } : ({ index: -1, term, isLeader: false } satisfies ProposeReply);
+  },
+  proposeBatch(commands) {
+    const r = running().proposeBatch(commands);
+    const term = running().core.status().term;
+    return r.ok ? { index: r.index, term: r.term, isLeader: true } : { index: -1, term, isLeader: false };
+  },
+  state(): PeerState {
+    const s = running().core.status();
+    return {
+      term: s.term,
+      isLeader: s.role === 'leader',
+      role: s.role,
+      leaderId: s.leaderId,
+      commitIndex: s.commitIndex,
+      lastApplied: s.lastApplied,
+      lastLogIndex: s.lastLogIndex,
+      snapshotIndex: s.snapshotIndex,
+    };
+  },
+  async snapshot(index, data) {
+    const r = await running().snapshot(index, data);
+    if (!r.ok) throw new Error(r.reason === 'not-leader' ? 'not leader' : r.detail);
+  },
+  attachPeer(peer, port) {
+    endpoint?.attach(peer, port);
+  },
+  async logBytes() {
+    return running().core.log.bytes();
+  },
+  async shutdown() {
+    driver?.stop();
+    endpoint?.close();
+    applyPort.close();
+    await store?.close();
+  },
+};
+
+Comlink.expose(control, nodeEndpoint(parent));

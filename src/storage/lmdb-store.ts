@@ -1,0 +1,799 @@
+/**
+ * LmdbLogStore: a peer's durable log, hard state, snapshot and identity in one LMDB
+ * environment (one directory per peer), on lmdb-js.
+ *
+ * ## When does an lmdb-js write become durable? (lmdb-js 3.5.6, Linux; read and measured)
+ *
+ * How writes flow (write.js, src/writer.cpp): every asynchronous write (put, remove, clearAsync,
+ * transaction callbacks) is appended to an instruction buffer. With eventTurnBatching (the
+ * default) everything issued in one event-loop turn is one LMDB transaction, executed on a libuv
+ * thread by WriteWorker::Write(). A write's promise resolves when JS sees the TXN_COMMITTED flag
+ * on its transaction, and Write() sets that flag only after mdb_txn_commit() has returned.
+ * Transactions are resolved strictly in order (write.js resolveWrites walks a linked list and
+ * stops at the first unfinished one). Puts of one transaction share one promise.
+ *
+ * What mdb_txn_commit() does before returning depends on `overlappingSync`, which lmdb-js turns
+ * ON by default on every OS but Windows (open.js: `overlappingSync: noSync || readOnly ? false :
+ * os != 'win32'`):
+ *   - overlappingSync: false: the transaction starts without MDB_NOSYNC, so commit writes the
+ *     pages, fdatasync()s the data file, then writes the meta page through a second descriptor
+ *     opened O_DSYNC. Returns after both: `await put()` means durable, as the README promises.
+ *   - overlappingSync: true: the transaction starts with MDB_NOSYNC. Commit writes the pages and
+ *     a meta page marked "not yet flushed" without syncing, makes the transaction visible and
+ *     releases the writer lock (so the next transaction can be written while this one syncs),
+ *     then, under a separate sync mutex, fdatasync()s and writes the flushed meta O_DSYNC.
+ *     In 3.5.6 all of that still happens inside mdb_txn_commit(), so the promise again resolves
+ *     after the sync. But the README's contract for this mode is weaker ("The write actions
+ *     return a promise for when they are committed"; durability is `db.flushed` or
+ *     `separateFlushed`), and other threads/processes can read the data before it is durable.
+ *   - `db.committed` is the current transaction's promise; `db.flushed` is
+ *     Promise.all([flushPromise || committed, lastSyncTxnFlush]), flushPromise existing only with
+ *     overlappingSync (resolved when the worker completes, the same moment in 3.5.6).
+ *   - putSync/transactionSync commit on the calling thread; they also fsync before returning in
+ *     both modes in 3.5.6 (and block the event loop for it; we never use them on the hot path).
+ * Evidence: strace -f with a 50 ms delay injected into every fdatasync (`-e
+ * inject=fdatasync:delay_enter=50000`) and a marker write() before each write is issued and
+ * after its promise resolves: for put, transaction, committed, flushed, putSync and
+ * transactionSync, in both modes, the "resolved" marker always follows the fdatasync of the data
+ * file and the O_DSYNC meta write. test/storage/lmdb-durability.test.ts repeats that check on
+ * this store, with `sync: false` as the control that must fail it.
+ *
+ * ## What this store chooses
+ *   - overlappingSync: false, set explicitly and checked after open (durability()): durable on
+ *     resolve is then the documented behaviour, not an accident of the current commit code. In
+ *     the pipelined pattern the driver uses, overlapping gave no measurable gain here (the disk
+ *     is the bottleneck: two syncs per commit either way).
+ *   - eventTurnBatching: true, set explicitly. write() issues every operation of a batch
+ *     synchronously (puts and removes, never a sync transaction) and returns the promise of the
+ *     last one: the batch is in one transaction, and all write() calls made in the same
+ *     event-loop turn coalesce into that transaction and one fsync. The peer driver drains a
+ *     whole turn into one Ready anyway; this also coalesces write + compact issued together.
+ *   - `sync: false` maps to noSync: no fsync at all. Tests that do not test durability only.
+ *
+ * ## Layout (named databases in one environment)
+ *   raftwork.meta      'identity' (JSON), 'hardState' and 'snapshot' (small binary records)
+ *   raftwork.log       key: the index (a number, ordered-binary); value: kind u8, term f64 BE, data
+ *   raftwork.snapshot  key: chunk number; value: up to SNAPSHOT_CHUNK_BYTES of the snapshot data
+ *   aux.<name>         the aux tables of openTable(), binary keys and values
+ * Snapshots are chunked so a large one can be streamed (readSnapshotChunk) without loading it
+ * whole, and so LMDB never needs hundreds of contiguous overflow pages for one value.
+ */
+import { existsSync, readdirSync, statSync, openSync, readSync, closeSync, unlinkSync } from 'node:fs';
+import { resolve as resolvePath, join } from 'node:path';
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { InvalidArgumentError } from '../errors.js';
+import type { Entry, EntryKind, HardState, LogIndex, Snapshot, SnapshotMeta } from '../core/types.js';
+import {
+  ENTRY_OVERHEAD_BYTES,
+  StorageError,
+  type AuxRangeOptions,
+  type AuxTable,
+  type AuxWriter,
+  type AuxWrites,
+  type ClusterIdentity,
+  type IdentityRequest,
+  type LoadedState,
+  type LogStore,
+  type SnapshotChunk,
+  type WriteBatch,
+} from './log-store.js';
+import {
+  EMPTY_HARD_STATE,
+  auxKeyBytes,
+  checkAuxValue,
+  checkChunkArgs,
+  checkIdentity,
+  checkIdentityRequest,
+  checkTableName,
+  corruptedRecord,
+  encodeIdentity,
+  newIdentity,
+  parseIdentity,
+  validateBatch,
+  type LogBounds,
+} from './internal.js';
+
+export interface LmdbLogStoreOptions {
+  /** The peer's own directory; created if missing. */
+  readonly path: string;
+  /** Stamped on a new store, checked against an existing one. */
+  readonly identity: IdentityRequest;
+  /** true (default): every write is fsync'ed before it resolves. false: no fsync (tests only). */
+  readonly sync?: boolean;
+  /** Initial LMDB map size in bytes (default 256 MiB); LMDB grows it when full. */
+  readonly mapSize?: number;
+}
+
+/** The lmdb-js settings in effect, as lmdb-js resolved them after open. */
+export interface LmdbDurability {
+  readonly overlappingSync: boolean;
+  readonly noSync: boolean;
+  readonly eventTurnBatching: boolean;
+}
+
+/** Snapshot data is stored in chunks of this many bytes. */
+export const SNAPSHOT_CHUNK_BYTES = 64 * 1024;
+
+const DB_META = 'raftwork.meta';
+const DB_LOG = 'raftwork.log';
+const DB_SNAPSHOT = 'raftwork.snapshot';
+const AUX_PREFIX = 'aux.';
+const KEY_IDENTITY = 'identity';
+const KEY_HARD_STATE = 'hardState';
+const KEY_SNAPSHOT = 'snapshot';
+const ALLOWED_FILES = new Set(['data.mdb', 'lock.mdb']);
+/** Entry value header: kind (u8), term (f64 big-endian). */
+const ENTRY_HEADER = 9;
+const RECORD_VERSION = 1;
+/** LMDB's meta page magic (MDB_MAGIC 0xBEEFC0DE), little-endian, within a data file's first bytes. */
+const LMDB_MAGIC = Buffer.from([0xde, 0xc0, 0xef, 0xbe]);
+
+/** Directories open in this thread; a second open of one would break the write bookkeeping. */
+const openPaths = new Set<string>();
+
+interface StoredSnapshotMeta extends SnapshotMeta {
+  readonly size: number;
+  readonly chunks: number;
+  readonly chunkSize: number;
+}
+
+type LmdbAuxOp =
+  | { readonly op: 'put'; readonly db: Database<Buffer, Buffer>; readonly key: Buffer; readonly value: Uint8Array }
+  | { readonly op: 'remove'; readonly db: Database<Buffer, Buffer>; readonly key: Buffer }
+  | { readonly op: 'clear'; readonly db: Database<Buffer, Buffer> };
+
+export class LmdbLogStore implements LogStore {
+  readonly identity: ClusterIdentity;
+  readonly path: string;
+  private readonly root: RootDatabase;
+  private readonly meta: Database<Buffer, string>;
+  private readonly log: Database<Buffer, number>;
+  private readonly snap: Database<Buffer, number>;
+  private readonly tables = new Map<string, LmdbAuxTable>();
+  private readonly where: string;
+
+  // Bookkeeping of the log as of every issued write (durable or not); see LogBounds.
+  private snapIndex: number;
+  private lastIndex: number;
+  private snapChunks: number;
+  private readonly sizes = new SizeDeque();
+  private bytes = 0;
+
+  /** The log read at open, handed to the first load() if nothing was written before it. */
+  private opened: LoadedState | null;
+  private lastWrite: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private closed = false;
+
+  private constructor(init: {
+    path: string;
+    root: RootDatabase;
+    meta: Database<Buffer, string>;
+    log: Database<Buffer, number>;
+    snap: Database<Buffer, number>;
+    identity: ClusterIdentity;
+    loaded: LoadedState;
+    snapChunks: number;
+    where: string;
+  }) {
+    this.path = init.path;
+    this.root = init.root;
+    this.meta = init.meta;
+    this.log = init.log;
+    this.snap = init.snap;
+    this.identity = init.identity;
+    this.where = init.where;
+    this.opened = init.loaded;
+    this.snapIndex = init.loaded.snapshot?.index ?? 0;
+    this.snapChunks = init.snapChunks;
+    for (const e of init.loaded.entries) {
+      const size = e.data.length + ENTRY_OVERHEAD_BYTES;
+      this.sizes.push(size);
+      this.bytes += size;
+    }
+    const n = init.loaded.entries.length;
+    this.lastIndex = n > 0 ? init.loaded.entries[n - 1]!.index : this.snapIndex;
+  }
+
+  /**
+   * Opens (or creates) the store in `path`. Throws StorageError when the directory holds
+   * something else, another cluster's or peer's store, or corrupted records; it then changes
+   * nothing in the directory.
+   */
+  static async open(options: LmdbLogStoreOptions): Promise<LmdbLogStore> {
+    if (typeof options.path !== 'string' || options.path.length === 0) {
+      throw new InvalidArgumentError('LmdbLogStore.open: path must be a non-empty string');
+    }
+    checkIdentityRequest(options.identity);
+    const path = resolvePath(options.path);
+    const where = `raftwork store ${path}`;
+    if (openPaths.has(path)) {
+      throw new StorageError('in-use', `${where} is already open in this thread; close() it before opening it again`);
+    }
+    const hadLock = inspectDirectory(path, where);
+    const sync = options.sync ?? true;
+    let root: RootDatabase;
+    try {
+      root = openLmdb({
+        path,
+        maxDbs: 64,
+        overlappingSync: false,
+        noSync: !sync,
+        eventTurnBatching: true,
+        mapSize: options.mapSize ?? 256 * 1024 * 1024,
+      });
+    } catch (err) {
+      if (!hadLock) removeQuietly(join(path, 'lock.mdb'));
+      throw new StorageError('not-a-store', `${where}: LMDB cannot open it (${(err as Error).message}); point dataDir at a raftwork directory or an empty one`, { cause: err });
+    }
+    openPaths.add(path);
+    try {
+      const store = await LmdbLogStore.init(root, path, where, options.identity);
+      const d = store.durability();
+      if (d.overlappingSync || d.noSync === sync || !d.eventTurnBatching) {
+        throw new StorageError('io', `${where}: lmdb-js did not apply the durability settings (${JSON.stringify(d)}); is this directory open elsewhere in this process?`);
+      }
+      return store;
+    } catch (err) {
+      openPaths.delete(path);
+      await root.close().catch(() => undefined);
+      if (!hadLock && err instanceof StorageError && err.reason !== 'io') removeQuietly(join(path, 'lock.mdb'));
+      throw err;
+    }
+  }
+
+  private static async init(root: RootDatabase, path: string, where: string, req: IdentityRequest): Promise<LmdbLogStore> {
+    // Look before creating anything: an LMDB environment that is not ours must stay untouched.
+    let names: string[];
+    try {
+      names = [...root.getKeys()].map((k) => String(k));
+    } catch (err) {
+      throw new StorageError('not-a-store', `${where} holds an LMDB environment raftwork cannot read (${(err as Error).message}); point dataDir at a raftwork directory or an empty one`, { cause: err });
+    }
+    const foreign = names.filter((n) => n !== DB_META && n !== DB_LOG && n !== DB_SNAPSHOT && !n.startsWith(AUX_PREFIX));
+    if (foreign.length > 0 || (names.length > 0 && !names.includes(DB_META))) {
+      throw new StorageError(
+        'not-a-store',
+        `${where} holds an LMDB environment that is not a raftwork store (it has ${describe(foreign.length > 0 ? foreign : names)}); point dataDir at a raftwork directory or an empty one`,
+      );
+    }
+    const meta = root.openDB<Buffer, string>(DB_META, { encoding: 'binary' });
+    const log = root.openDB<Buffer, number>(DB_LOG, { encoding: 'binary' });
+    const snap = root.openDB<Buffer, number>(DB_SNAPSHOT, { encoding: 'binary' });
+
+    let identity: ClusterIdentity;
+    const idBytes = meta.getBinary(KEY_IDENTITY);
+    if (idBytes === undefined) {
+      if (meta.getKeysCount() > 0 || log.getKeysCount() > 0 || snap.getKeysCount() > 0) {
+        throw corruptedRecord(where, 'identity', 'it is missing while the store holds data');
+      }
+      identity = newIdentity(req);
+      await meta.put(KEY_IDENTITY, encodeIdentity(identity));
+    } else {
+      identity = parseIdentity(where, idBytes);
+      checkIdentity(where, identity, req);
+    }
+
+    const hsBytes = meta.getBinary(KEY_HARD_STATE);
+    const hardState = hsBytes === undefined ? EMPTY_HARD_STATE : decodeHardState(where, hsBytes);
+    const smBytes = meta.getBinary(KEY_SNAPSHOT);
+    const sm = smBytes === undefined ? null : decodeSnapshotMeta(where, smBytes);
+    const entries = readLog(where, log, sm?.index ?? 0, sm?.term ?? 0);
+    const loaded: LoadedState = { hardState, snapshot: sm ? { index: sm.index, term: sm.term } : null, entries };
+    return new LmdbLogStore({ path, root, meta, log, snap, identity, loaded, snapChunks: sm?.chunks ?? 0, where });
+  }
+
+  /** The LMDB root database (environment), for diagnostics. Use openTable()/transaction() to write. */
+  get env(): RootDatabase {
+    return this.root;
+  }
+
+  /** The durability settings lmdb-js applied (overlappingSync must be false, noSync !sync). */
+  durability(): LmdbDurability {
+    const r = this.root as unknown as { overlappingSync?: boolean; noSync?: boolean; eventTurnBatching?: boolean };
+    return {
+      overlappingSync: r.overlappingSync === true,
+      noSync: r.noSync === true,
+      eventTurnBatching: r.eventTurnBatching !== false,
+    };
+  }
+
+  load(): Promise<LoadedState> {
+    return this.guard('load', () => {
+      const opened = this.opened;
+      if (opened !== null) {
+        this.opened = null;
+        return opened;
+      }
+      const hsBytes = this.meta.getBinary(KEY_HARD_STATE);
+      const smBytes = this.meta.getBinary(KEY_SNAPSHOT);
+      const sm = smBytes === undefined ? null : decodeSnapshotMeta(this.where, smBytes);
+      return {
+        hardState: hsBytes === undefined ? EMPTY_HARD_STATE : decodeHardState(this.where, hsBytes),
+        snapshot: sm ? { index: sm.index, term: sm.term } : null,
+        entries: readLog(this.where, this.log, sm?.index ?? 0, sm?.term ?? 0),
+      };
+    });
+  }
+
+  write(batch: WriteBatch, aux?: AuxWrites): Promise<void> {
+    return this.guardWrite('write', () => {
+      validateBatch(this.where, this.bounds(), batch);
+      const auxOps = this.stageAux(aux);
+      return () => {
+        this.opened = null;
+        let p: Promise<unknown> | undefined;
+        if (batch.hardState !== null) p = this.meta.put(KEY_HARD_STATE, encodeHardState(batch.hardState));
+        if (batch.snapshot !== null) p = this.putSnapshot(batch.snapshot);
+        if (batch.entries.length > 0) p = this.putEntries(batch.entries);
+        for (const op of auxOps) p = issueAux(op);
+        return p;
+      };
+    });
+  }
+
+  compact(snapshot: Snapshot, aux?: AuxWrites): Promise<void> {
+    return this.guardWrite('compact', () => {
+      if (snapshot.index <= this.snapIndex) return null;
+      validateBatch(this.where, this.bounds(), { hardState: null, snapshot, entries: [] });
+      const auxOps = this.stageAux(aux);
+      return () => {
+        this.opened = null;
+        let p = this.putSnapshot(snapshot);
+        for (const op of auxOps) p = issueAux(op);
+        return p;
+      };
+    });
+  }
+
+  transaction(aux: AuxWrites): Promise<void> {
+    return this.guardWrite('transaction', () => {
+      const auxOps = this.stageAux(aux);
+      return () => {
+        let p: Promise<unknown> | undefined;
+        for (const op of auxOps) p = issueAux(op);
+        return p;
+      };
+    });
+  }
+
+  readSnapshot(): Promise<Snapshot | null> {
+    return this.guard('readSnapshot', () => {
+      const sm = this.storedSnapshotMeta();
+      if (sm === null) return null;
+      return { index: sm.index, term: sm.term, data: this.readSnapshotBytes(sm, 0, sm.size) };
+    });
+  }
+
+  readSnapshotChunk(offset: number, length: number): Promise<SnapshotChunk | null> {
+    return this.guard('readSnapshotChunk', () => {
+      checkChunkArgs(offset, length);
+      const sm = this.storedSnapshotMeta();
+      if (sm === null) return null;
+      if (offset > sm.size) {
+        throw new StorageError('invalid-write', `${this.where}: snapshot chunk offset ${offset} is past its end (${sm.size} bytes)`);
+      }
+      const end = Math.min(sm.size, offset + length);
+      return { index: sm.index, term: sm.term, size: sm.size, offset, data: this.readSnapshotBytes(sm, offset, end) };
+    });
+  }
+
+  entries(lo: LogIndex, hi: LogIndex): Promise<Entry[]> {
+    return this.guard('entries', () => {
+      const out: Entry[] = [];
+      if (!(hi > lo)) return out;
+      for (const { key, value } of this.log.getRange({ start: lo, end: hi })) out.push(decodeEntry(this.where, key, value));
+      return out;
+    });
+  }
+
+  logBytes(): number {
+    return this.bytes;
+  }
+
+  openTable(name: string): AuxTable {
+    checkTableName(name);
+    if (this.closed) throw new StorageError('closed', `${this.where}: openTable() after close(); open the store again`);
+    let t = this.tables.get(name);
+    if (!t) {
+      // Creating a named database runs a synchronous LMDB transaction; that is fine here, between
+      // writes: it can only split lmdb-js's event-turn batch between two write() calls, never
+      // inside one (each write() issues all of its operations without yielding).
+      t = new LmdbAuxTable(name, this.root.openDB<Buffer, Buffer>(AUX_PREFIX + name, { encoding: 'binary', keyEncoding: 'binary' }), this);
+      this.tables.set(name, t);
+    }
+    return t;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.lastWrite.catch(() => undefined);
+    try {
+      await this.root.close();
+    } finally {
+      openPaths.delete(this.path);
+    }
+  }
+
+  // ---- internals ----
+
+  private bounds(): LogBounds {
+    return { snapIndex: this.snapIndex, lastIndex: this.lastIndex };
+  }
+
+  private guard<T>(what: string, fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StorageError('closed', `${this.where}: ${what}() after close(); open the store again`));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * One write, in two steps. `prepare` validates and stages (it may throw: nothing was issued,
+   * the call just rejects) and returns `issue`, or null for nothing to write. `issue` issues
+   * every LMDB operation of the write synchronously, so they share one transaction, and returns
+   * the promise of the last (undefined if none). The result is tracked in write order.
+   */
+  private guardWrite(what: string, prepare: () => (() => Promise<unknown> | undefined) | null): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageError('closed', `${this.where}: ${what}() after close(); open the store again`));
+    if (this.failure !== null) {
+      return Promise.reject(
+        new StorageError('failed', `${this.where}: ${what}() refused: an earlier write failed (${errorText(this.failure)}); close and reopen the store`, {
+          cause: this.failure,
+        }),
+      );
+    }
+    let issue: (() => Promise<unknown> | undefined) | null;
+    try {
+      issue = prepare();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let p: Promise<unknown> | undefined;
+    try {
+      p = issue?.();
+    } catch (err) {
+      // Something threw while operations were being issued: part of a batch may commit, and
+      // the bookkeeping may disagree with the disk. Refuse further writes.
+      this.failure = err;
+      return Promise.reject(new StorageError('io', `${this.where}: ${what}() failed while issuing LMDB operations (${errorText(err)}); close and reopen the store`, { cause: err }));
+    }
+    // Each write settles after the one before it, even when they share a transaction (and so a
+    // commit promise) or this one wrote nothing: resolutions come in issue order.
+    const prev = this.lastWrite;
+    const w =
+      p === undefined
+        ? prev.then(noop)
+        : p.then(
+            () => prev,
+            (err: unknown) => {
+              this.failure ??= err;
+              throw new StorageError('io', `${this.where}: ${what}() failed to commit (${errorText(err)}); close and reopen the store`, { cause: err });
+            },
+          );
+    this.lastWrite = w;
+    return w;
+  }
+
+  /** Issues removes of entries <= s.index, the chunks and the meta record of snapshot `s`. */
+  private putSnapshot(s: Snapshot): Promise<unknown> {
+    const log = this.log;
+    const upto = Math.min(s.index, this.lastIndex);
+    for (let i = this.snapIndex + 1; i <= upto; i++) log.remove(i);
+    if (upto > this.snapIndex) this.bytes -= this.sizes.dropFront(upto - this.snapIndex);
+    const size = s.data.length;
+    const chunks = Math.ceil(size / SNAPSHOT_CHUNK_BYTES);
+    for (let k = 0; k < chunks; k++) {
+      this.snap.put(k, s.data.subarray(k * SNAPSHOT_CHUNK_BYTES, Math.min(size, (k + 1) * SNAPSHOT_CHUNK_BYTES)) as Buffer);
+    }
+    for (let k = chunks; k < this.snapChunks; k++) this.snap.remove(k);
+    this.snapChunks = chunks;
+    this.snapIndex = s.index;
+    this.lastIndex = Math.max(this.lastIndex, s.index);
+    return this.meta.put(KEY_SNAPSHOT, encodeSnapshotMeta({ index: s.index, term: s.term, size, chunks, chunkSize: SNAPSHOT_CHUNK_BYTES }));
+  }
+
+  /** Issues the removal of the replaced suffix and one put per entry; one buffer for all values. */
+  private putEntries(entries: readonly Entry[]): Promise<unknown> {
+    const log = this.log;
+    const first = entries[0]!.index;
+    const last = entries[entries.length - 1]!.index;
+    let p: Promise<unknown> | undefined;
+    for (let i = last + 1; i <= this.lastIndex; i++) p = log.remove(i);
+    if (first <= this.lastIndex) this.bytes -= this.sizes.truncate(first - this.snapIndex - 1);
+    let total = 0;
+    for (let k = 0; k < entries.length; k++) total += ENTRY_HEADER + entries[k]!.data.length;
+    const buf = Buffer.allocUnsafe(total);
+    let off = 0;
+    for (let k = 0; k < entries.length; k++) {
+      const e = entries[k]!;
+      const len = e.data.length;
+      buf[off] = e.kind;
+      buf.writeDoubleBE(e.term, off + 1);
+      buf.set(e.data, off + ENTRY_HEADER);
+      p = log.put(e.index, buf.subarray(off, off + ENTRY_HEADER + len));
+      off += ENTRY_HEADER + len;
+      this.sizes.push(len + ENTRY_OVERHEAD_BYTES);
+      this.bytes += len + ENTRY_OVERHEAD_BYTES;
+    }
+    this.lastIndex = last;
+    return p!;
+  }
+
+  private stageAux(aux: AuxWrites | undefined): LmdbAuxOp[] {
+    const ops: LmdbAuxOp[] = [];
+    if (aux === undefined) return ops;
+    const owned = (t: AuxTable): LmdbAuxTable => {
+      if (!(t instanceof LmdbAuxTable) || t.owner !== this) {
+        throw new InvalidArgumentError(`aux table ${t.name} was not opened with openTable() on this store`);
+      }
+      return t;
+    };
+    const writer: AuxWriter = {
+      put(table, key, value) {
+        checkAuxValue(value);
+        ops.push({ op: 'put', db: owned(table).db, key: asBuffer(auxKeyBytes(key)), value });
+      },
+      remove(table, key) {
+        ops.push({ op: 'remove', db: owned(table).db, key: asBuffer(auxKeyBytes(key)) });
+      },
+      clear(table) {
+        ops.push({ op: 'clear', db: owned(table).db });
+      },
+    };
+    aux(writer);
+    return ops;
+  }
+
+  private storedSnapshotMeta(): StoredSnapshotMeta | null {
+    const b = this.meta.getBinary(KEY_SNAPSHOT);
+    return b === undefined ? null : decodeSnapshotMeta(this.where, b);
+  }
+
+  /** Bytes [from, to) of the stored snapshot, read synchronously (one read snapshot of LMDB). */
+  private readSnapshotBytes(sm: StoredSnapshotMeta, from: number, to: number): Uint8Array {
+    const out = new Uint8Array(to - from);
+    if (to <= from) return out;
+    const cs = sm.chunkSize;
+    for (let k = Math.floor(from / cs); k * cs < to; k++) {
+      const chunk = this.snap.getBinary(k);
+      const expected = Math.min(cs, sm.size - k * cs);
+      if (chunk === undefined || chunk.length !== expected) {
+        throw corruptedRecord(this.where, `snapshot chunk ${k}`, chunk === undefined ? 'it is missing' : `it has ${chunk.length} bytes, ${expected} expected`);
+      }
+      const lo = Math.max(from, k * cs);
+      const hi = Math.min(to, (k + 1) * cs);
+      out.set(chunk.subarray(lo - k * cs, hi - k * cs), lo - from);
+    }
+    return out;
+  }
+}
+
+class LmdbAuxTable implements AuxTable {
+  constructor(
+    readonly name: string,
+    readonly db: Database<Buffer, Buffer>,
+    readonly owner: LmdbLogStore,
+  ) {}
+
+  get(key: string | Uint8Array): Uint8Array | undefined {
+    return this.db.getBinary(asBuffer(auxKeyBytes(key)));
+  }
+
+  range(options: AuxRangeOptions = {}): Array<[Uint8Array, Uint8Array]> {
+    const out: Array<[Uint8Array, Uint8Array]> = [];
+    const limit = options.limit ?? Infinity;
+    if (limit <= 0) return out;
+    const q: { start?: Buffer; end?: Buffer } = {};
+    if (options.start !== undefined) q.start = asBuffer(auxKeyBytes(options.start));
+    if (options.end !== undefined) q.end = asBuffer(auxKeyBytes(options.end));
+    for (const { key, value } of this.db.getRange(q)) {
+      out.push([key, value]);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}
+
+function issueAux(op: LmdbAuxOp): Promise<unknown> {
+  if (op.op === 'put') return op.db.put(op.key, op.value as Buffer);
+  if (op.op === 'remove') return op.db.remove(op.key);
+  return op.db.clearAsync();
+}
+
+function noop(): void {}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function describe(names: readonly string[]): string {
+  const shown = names.slice(0, 5).map((n) => JSON.stringify(n));
+  return (names.length > 5 ? [...shown, `and ${names.length - 5} more`] : shown).join(', ');
+}
+
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // it was not there or cannot be removed: nothing of the user's is at stake
+  }
+}
+
+/**
+ * Checks the directory before LMDB touches it. Returns whether lock.mdb already existed (so a
+ * failed open removes only a lock file it created itself).
+ */
+function inspectDirectory(path: string, where: string): boolean {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new StorageError('io', `${where}: cannot inspect it (${errorText(err)})`, { cause: err });
+  }
+  if (!st.isDirectory()) {
+    throw new StorageError('not-a-store', `${where} is a file, not a directory; point dataDir at a directory (raftwork keeps one per peer)`);
+  }
+  const names = readdirSync(path);
+  const foreign = names.filter((n) => !ALLOWED_FILES.has(n));
+  if (foreign.length > 0) {
+    throw new StorageError(
+      'not-a-store',
+      `${where} is not a raftwork store: it holds ${describe(foreign)}, and a raftwork store holds only data.mdb and lock.mdb; point dataDir at a raftwork directory or an empty one`,
+    );
+  }
+  const data = join(path, 'data.mdb');
+  if (existsSync(data)) {
+    const head = Buffer.alloc(64);
+    const fd = openSync(data, 'r');
+    let n: number;
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+    if (n > 0 && head.subarray(0, n).indexOf(LMDB_MAGIC) < 0) {
+      throw new StorageError('not-a-store', `${where}: its data.mdb is not an LMDB file; point dataDir at a raftwork directory or an empty one`);
+    }
+  }
+  return existsSync(join(path, 'lock.mdb'));
+}
+
+/** Reads and checks every stored entry: contiguous from snapIndex+1, terms not decreasing. */
+function readLog(where: string, log: Database<Buffer, number>, snapIndex: number, snapTerm: number): Entry[] {
+  const out: Entry[] = [];
+  let expect = snapIndex + 1;
+  let term = snapTerm;
+  for (const { key, value } of log.getRange({})) {
+    if (key !== expect) {
+      throw corruptedRecord(
+        where,
+        `log entry ${String(key)}`,
+        key <= snapIndex ? `it is at or below the snapshot index ${snapIndex}` : `entry ${expect} is missing before it`,
+      );
+    }
+    const e = decodeEntry(where, key, value);
+    if (e.term < term) throw corruptedRecord(where, `log entry ${key}`, `its term ${e.term} is below the previous term ${term}`);
+    term = e.term;
+    out.push(e);
+    expect++;
+  }
+  return out;
+}
+
+function decodeEntry(where: string, index: number, v: Buffer): Entry {
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 1) {
+    throw corruptedRecord(where, `log key ${String(index)}`, 'it is not a log index');
+  }
+  if (v.length < ENTRY_HEADER) throw corruptedRecord(where, `log entry ${index}`, `it is ${v.length} bytes, shorter than its header`);
+  const kind = v[0]!;
+  const term = v.readDoubleBE(1);
+  if ((kind !== 0 && kind !== 1) || !Number.isSafeInteger(term) || term < 0) {
+    throw corruptedRecord(where, `log entry ${index}`, `kind ${kind}, term ${term}`);
+  }
+  return { index, term, kind: kind as EntryKind, data: new Uint8Array(v.buffer, v.byteOffset + ENTRY_HEADER, v.length - ENTRY_HEADER) };
+}
+
+/** Hard state: version u8, currentTerm f64 BE, votedFor i32 BE (13 bytes). */
+function encodeHardState(hs: HardState): Buffer {
+  const b = Buffer.allocUnsafe(13);
+  b[0] = RECORD_VERSION;
+  b.writeDoubleBE(hs.currentTerm, 1);
+  b.writeInt32BE(hs.votedFor, 9);
+  return b;
+}
+
+function decodeHardState(where: string, b: Buffer): HardState {
+  if (b.length !== 13 || b[0] !== RECORD_VERSION) throw corruptedRecord(where, 'hard state', `${b.length} bytes, version ${b[0]}`);
+  const currentTerm = b.readDoubleBE(1);
+  const votedFor = b.readInt32BE(9);
+  if (!Number.isSafeInteger(currentTerm) || currentTerm < 0 || votedFor < -1) {
+    throw corruptedRecord(where, 'hard state', `currentTerm ${currentTerm}, votedFor ${votedFor}`);
+  }
+  return { currentTerm, votedFor };
+}
+
+/** Snapshot meta: version u8, index f64, term f64, size f64, chunks u32, chunkSize u32 (33 bytes). */
+function encodeSnapshotMeta(m: StoredSnapshotMeta): Buffer {
+  const b = Buffer.allocUnsafe(33);
+  b[0] = RECORD_VERSION;
+  b.writeDoubleBE(m.index, 1);
+  b.writeDoubleBE(m.term, 9);
+  b.writeDoubleBE(m.size, 17);
+  b.writeUInt32BE(m.chunks, 25);
+  b.writeUInt32BE(m.chunkSize, 29);
+  return b;
+}
+
+function decodeSnapshotMeta(where: string, b: Buffer): StoredSnapshotMeta {
+  if (b.length !== 33 || b[0] !== RECORD_VERSION) throw corruptedRecord(where, 'snapshot', `${b.length} bytes, version ${b[0]}`);
+  const m = {
+    index: b.readDoubleBE(1),
+    term: b.readDoubleBE(9),
+    size: b.readDoubleBE(17),
+    chunks: b.readUInt32BE(25),
+    chunkSize: b.readUInt32BE(29),
+  };
+  const ok =
+    Number.isSafeInteger(m.index) &&
+    m.index >= 0 &&
+    Number.isSafeInteger(m.term) &&
+    m.term >= 0 &&
+    Number.isSafeInteger(m.size) &&
+    m.size >= 0 &&
+    m.chunkSize > 0 &&
+    m.chunks === Math.ceil(m.size / m.chunkSize);
+  if (!ok) throw corruptedRecord(where, 'snapshot', JSON.stringify(m));
+  return m;
+}
+
+/**
+ * Sizes of the kept entries, oldest first, so logBytes() stays exact without reading LMDB when
+ * the log is truncated or compacted. Four bytes per entry.
+ */
+class SizeDeque {
+  private buf = new Uint32Array(1024);
+  private head = 0;
+  private len = 0;
+
+  push(size: number): void {
+    if (this.head + this.len === this.buf.length) {
+      if (this.head > this.buf.length / 2) {
+        this.buf.copyWithin(0, this.head, this.head + this.len);
+      } else {
+        const next = new Uint32Array(this.buf.length * 2);
+        next.set(this.buf.subarray(this.head, this.head + this.len));
+        this.buf = next;
+      }
+      this.head = 0;
+    }
+    this.buf[this.head + this.len++] = size;
+  }
+
+  /** Keeps the first `keep` sizes; returns the sum of the removed ones. */
+  truncate(keep: number): number {
+    let sum = 0;
+    for (let i = keep; i < this.len; i++) sum += this.buf[this.head + i]!;
+    if (keep < this.len) this.len = Math.max(0, keep);
+    return sum;
+  }
+
+  /** Removes the first `n` sizes (at most all); returns their sum. */
+  dropFront(n: number): number {
+    const k = Math.min(n, this.len);
+    let sum = 0;
+    for (let i = 0; i < k; i++) sum += this.buf[this.head + i]!;
+    this.head += k;
+    this.len -= k;
+    if (this.len === 0) this.head = 0;
+    return sum;
+  }
+}
