@@ -29,8 +29,10 @@ import { validateMessage } from './validate.js';
 export interface RaftConfig {
   readonly id: PeerId;
   readonly peers: number;
-  /** The election timeout is drawn per term from [electionTicks, 2 * electionTicks). */
+  /** The election timeout is drawn per term from [electionTicks, maxElectionTicks). */
   readonly electionTicks: number;
+  /** Exclusive upper bound of the election timeout; default 2 * electionTicks. */
+  readonly maxElectionTicks?: number;
   /** A leader sends AppendEntries to every follower at least this often. */
   readonly heartbeatTicks: number;
   /** The seeded generator for election timeouts: the core's only source of randomness. */
@@ -71,6 +73,7 @@ export interface RaftStatus {
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
+const OK: StepResult = Object.freeze({ ok: true });
 const NO_DATA = new Uint8Array(0);
 
 /**
@@ -133,12 +136,14 @@ export class RaftCore {
     assert(Number.isInteger(config.peers) && config.peers >= 1, `peers must be a positive integer, got ${config.peers}`);
     assert(Number.isInteger(config.id) && config.id >= 0 && config.id < config.peers, `id ${config.id} out of range`);
     assert(config.electionTicks > config.heartbeatTicks && config.heartbeatTicks >= 1, 'need electionTicks > heartbeatTicks >= 1');
+    assert((config.maxElectionTicks ?? 2 * config.electionTicks) > config.electionTicks, 'need maxElectionTicks > electionTicks');
     this.id = config.id;
     this.peers = config.peers;
     this.quorum = Math.floor(config.peers / 2) + 1;
     this.rng = config.rng;
     this.cfg = {
       electionTicks: config.electionTicks,
+      maxElectionTicks: config.maxElectionTicks ?? 2 * config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       maxInflightMsgs: config.maxInflightMsgs ?? 64,
       maxInflightBytes: config.maxInflightBytes ?? 16 * 1024 * 1024,
@@ -192,8 +197,7 @@ export class RaftCore {
         this.handleVoteReply(m);
         break;
       case MsgType.AppendEntries:
-        this.handleAppendEntries(m);
-        break;
+        return this.handleAppendEntries(m);
       case MsgType.AppendEntriesReply:
         this.handleAppendReply(m);
         break;
@@ -384,7 +388,7 @@ export class RaftCore {
 
   private resetElectionTimer(): void {
     this.electionElapsed = 0;
-    this.randomizedElectionTimeout = this.rng.int(this.cfg.electionTicks, 2 * this.cfg.electionTicks);
+    this.randomizedElectionTimeout = this.rng.int(this.cfg.electionTicks, this.cfg.maxElectionTicks);
   }
 
   // ------------------------------------------------------------------ ticks
@@ -397,7 +401,11 @@ export class RaftCore {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
-    if (this.electionElapsed >= this.cfg.electionTicks) {
+    // Check quorum over twice the longest election timeout. A window of one election timeout
+    // deposes leaders whose replies are merely slow: under 6.824's long reordering (two thirds of
+    // replies 0.2-2.2 s late) a 3-of-5 majority then kept a leader only a fifth of the time.
+    // Safety never depends on this window; it only bounds how long a cut-off leader lingers.
+    if (this.electionElapsed >= 2 * this.cfg.maxElectionTicks) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum && !this.quorumActive()) {
         this.becomeFollower(this.term, -1);
@@ -458,7 +466,7 @@ export class RaftCore {
 
   // ------------------------------------------------------------------ AppendEntries (follower)
 
-  private handleAppendEntries(m: AppendEntries): void {
+  private handleAppendEntries(m: AppendEntries): StepResult {
     // A candidate that hears from a leader of its own term yields to it.
     if (this.role !== Role.Follower) this.becomeFollower(this.term, m.from);
     this.leaderId = m.from;
@@ -473,7 +481,7 @@ export class RaftCore {
       const skip = this.log.snapshotIndex - prevIndex;
       if (skip >= entries.length) {
         this.replyAppend(m.from, true, this.log.snapshotIndex, 0, 0);
-        return;
+        return OK;
       }
       entries = entries.slice(skip);
       prevIndex = this.log.snapshotIndex;
@@ -489,7 +497,7 @@ export class RaftCore {
       } else {
         this.replyAppend(m.from, false, m.prevLogIndex, ourPrevTerm, this.log.firstIndexOfTermEndingAt(prevIndex));
       }
-      return;
+      return OK;
     }
 
     // Append what is new. Truncate only at a real conflict: a stale or duplicated AppendEntries
@@ -499,7 +507,10 @@ export class RaftCore {
       const e = entries[k]!;
       if (e.index <= last) {
         if (this.log.term(e.index) === e.term) continue;
-        assert(e.index > this.commitIndex, `conflict at committed index ${e.index} (commitIndex ${this.commitIndex})`);
+        if (e.index <= this.commitIndex) {
+          // Only a faulty peer can contradict a committed entry; refuse it, change nothing more.
+          return { ok: false, reason: 'invalid-message', detail: `entry ${e.index} of term ${e.term} contradicts a committed entry` };
+        }
         this.log.truncateFrom(e.index);
         this.noteRewrite(e.index);
       }
@@ -512,6 +523,7 @@ export class RaftCore {
     const newCommit = Math.min(m.leaderCommit, lastNew);
     if (newCommit > this.commitIndex) this.commitIndex = newCommit;
     this.replyAppend(m.from, true, lastNew, 0, 0);
+    return OK;
   }
 
   /** Log entries from `index` on were replaced: what was stored there, or in flight, is stale. */
@@ -616,7 +628,9 @@ export class RaftCore {
       if (heartbeat && pr.state === ProgressState.Probe) pr.paused = false;
       let sent = false;
       while (this.sendAppend(p, pr)) sent = true;
-      if (heartbeat && !sent && pr.state !== ProgressState.Snapshot) this.sendEmptyAppend(p, pr);
+      if (!heartbeat || sent) continue;
+      if (pr.state === ProgressState.Snapshot) this.sendSnapshotHeartbeat(p, pr);
+      else this.sendEmptyAppend(p, pr);
     }
   }
 
@@ -671,6 +685,24 @@ export class RaftCore {
       leaderCommit: this.commitIndex,
     });
     if (pr.state === ProgressState.Probe) pr.paused = true;
+  }
+
+  /**
+   * While a snapshot is on its way the follower still needs heartbeats, or its election timer
+   * fires and it deposes a healthy leader. An empty append after index 0 matches any log and
+   * changes nothing but the follower's timer (its commitIndex cannot move past index 0 from it).
+   */
+  private sendSnapshotHeartbeat(to: PeerId, _pr: Progress): void {
+    this.messages.push({
+      type: MsgType.AppendEntries,
+      term: this.term,
+      from: this.id,
+      to,
+      prevLogIndex: 0,
+      prevLogTerm: 0,
+      entries: EMPTY,
+      leaderCommit: this.commitIndex,
+    });
   }
 
   private sendSnapshot(to: PeerId, pr: Progress): void {
