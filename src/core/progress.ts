@@ -72,6 +72,8 @@ export class Progress {
   snapshotWaitTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** The highest heartbeat round this follower has echoed. */
+  ackedRound = 0;
   readonly inflights: Inflights;
 
   constructor(next: LogIndex, maxInflightMsgs: number, maxInflightBytes: number) {

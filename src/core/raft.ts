@@ -16,6 +16,7 @@ import {
   type Message,
   type PeerId,
   type ProposeResult,
+  type ReadState,
   type Ready,
   type RequestVote,
   type RequestVoteReply,
@@ -55,6 +56,11 @@ export interface RestoredState {
   readonly hardState: HardState;
   readonly snapshot: SnapshotMeta | null;
   readonly entries: readonly Entry[];
+  /**
+   * How far a durable state machine has already applied (it is committed, since only committed
+   * entries are applied). Entries up to it are not delivered again. Default: the snapshot index.
+   */
+  readonly appliedIndex?: LogIndex;
 }
 
 export interface RaftStatus {
@@ -73,6 +79,11 @@ export interface RaftStatus {
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
+/**
+ * A lease is trusted for the shortest election timeout less this margin, in ticks: room for the
+ * followers' tick phase and for timer drift between threads.
+ */
+const LEASE_MARGIN_TICKS = 2;
 const OK: StepResult = Object.freeze({ ok: true });
 const NO_DATA = new Uint8Array(0);
 
@@ -132,6 +143,20 @@ export class RaftCore {
   private lastRewriteSeq = 0;
   private matchScratch: LogIndex[];
 
+  // --- linearizable reads (leader only) ---
+  /** The current heartbeat round; every AppendEntries carries it and every reply echoes it. */
+  private round = 0;
+  /** A read is waiting for the next round to be sent. */
+  private readRoundWanted = false;
+  private pendingReads: { ctx: number; index: LogIndex; round: number }[] = [];
+  /** Reads that arrived before this leader committed an entry of its term. */
+  private deferredReads: number[] = [];
+  private readStates: ReadState[] = [];
+  /** Ticks since this peer became leader; the tick each round was sent; the lease's start. */
+  private leaderTicks = 0;
+  private roundSentAt = new Map<number, number>();
+  private leaseFrom = -1;
+
   constructor(config: RaftConfig, restored?: RestoredState) {
     assert(Number.isInteger(config.peers) && config.peers >= 1, `peers must be a positive integer, got ${config.peers}`);
     assert(Number.isInteger(config.id) && config.id >= 0 && config.id < config.peers, `id ${config.id} out of range`);
@@ -156,9 +181,11 @@ export class RaftCore {
     this.votedFor = hs.votedFor;
     const snap = restored?.snapshot ?? null;
     this.log = new RaftLog(snap?.index ?? 0, snap?.term ?? 0, restored?.entries ?? EMPTY);
-    // Everything restored is durable; the snapshot covers committed and applied state.
-    this.commitIndex = this.log.snapshotIndex;
-    this.lastApplied = this.log.snapshotIndex;
+    // Everything restored is durable; the snapshot (and a durable state machine) covers
+    // committed and applied state.
+    const applied = Math.min(Math.max(restored?.appliedIndex ?? 0, this.log.snapshotIndex), this.log.lastIndex());
+    this.commitIndex = applied;
+    this.lastApplied = applied;
     this.stableIndex = this.log.lastIndex();
     this.unstableFrom = this.log.lastIndex() + 1;
     this.votes = new Array<boolean>(this.peers).fill(false);
@@ -180,6 +207,18 @@ export class RaftCore {
     if (problem !== null) return { ok: false, reason: 'invalid-message', detail: problem };
     const m = input as Message;
 
+    if (
+      m.type === MsgType.RequestVote &&
+      m.term > this.term &&
+      this.cfg.checkQuorum &&
+      this.leaderId !== -1 &&
+      (this.role === Role.Leader || this.electionElapsed < this.cfg.electionTicks)
+    ) {
+      // We heard from a live leader within the shortest election timeout: ignore the vote
+      // request, term and all. This is what makes the leader's lease safe, and it keeps a peer
+      // rejoining from a partition with a high term from deposing a healthy leader.
+      return OK;
+    }
     if (m.term > this.term) {
       // Any higher term makes us a follower of that term (Figure 2, "All Servers").
       const leader = m.type === MsgType.AppendEntries || m.type === MsgType.InstallSnapshot ? m.from : -1;
@@ -232,6 +271,43 @@ export class RaftCore {
   }
 
   /**
+   * Asks for a linearizable read (ReadIndex, section 6.4 of Ongaro's thesis). The leader notes its
+   * commitIndex, confirms with one heartbeat round that a majority still follows it, then reports
+   * `{ ctx, index }` in Ready.readStates: the read may be served once `index` is applied. Reads
+   * asked for before the next round is sent share it. If leadership is lost first, the read comes
+   * back with index -1 (ask again, of the new leader).
+   */
+  readIndex(ctx: number): StepResult {
+    if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    if (this.peers === 1 && this.log.term(this.commitIndex) === this.term) {
+      this.readStates.push({ ctx, index: this.commitIndex });
+    } else if (this.log.term(this.commitIndex) !== this.term) {
+      // Until an entry of this term commits, our commitIndex may lag what earlier leaders committed.
+      this.deferredReads.push(ctx);
+    } else {
+      this.pendingReads.push({ ctx, index: this.commitIndex, round: this.round + 1 });
+      this.readRoundWanted = true;
+    }
+    return OK;
+  }
+
+  /**
+   * A read by leader lease: if a majority confirmed our leadership within the last election
+   * timeout (less a margin), no other leader can have been elected since (followers ignore
+   * RequestVote while they hear from a leader, with checkQuorum), so the state at commitIndex
+   * may be read without a round trip. Needs checkQuorum; relies on bounded clock drift.
+   */
+  leaseRead(): ProposeResult {
+    if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    const valid =
+      this.cfg.checkQuorum &&
+      this.log.term(this.commitIndex) === this.term &&
+      (this.peers === 1 || (this.leaseFrom >= 0 && this.leaderTicks < this.leaseFrom + this.cfg.electionTicks - LEASE_MARGIN_TICKS));
+    if (!valid) return { ok: false, reason: 'not-leader', leaderHint: this.id };
+    return { ok: true, index: this.commitIndex, term: this.term };
+  }
+
+  /**
    * The driver reports that the write of Ready `seq` (and of every Ready before it) is durable.
    */
   persisted(seq: number): void {
@@ -280,13 +356,18 @@ export class RaftCore {
       this.unstableFrom <= this.log.lastIndex() ||
       this.messages.length > 0 ||
       this.messagesAfterPersist.length > 0 ||
+      this.readStates.length > 0 ||
+      this.readRoundWanted ||
       this.lastApplied < Math.min(this.commitIndex, this.stableIndex)
     );
   }
 
   /** Drains everything pending into one batch. Call after any input; cheap when nothing is pending. */
   ready(): Ready {
-    if (this.role === Role.Leader) this.sendAppends(false);
+    if (this.role === Role.Leader) {
+      if (this.readRoundWanted) this.broadcastRound();
+      else this.sendAppends(false);
+    }
     const seq = ++this.seq;
     const hardState = this.hardStateDirty ? { currentTerm: this.term, votedFor: this.votedFor } : null;
     this.hardStateDirty = false;
@@ -305,7 +386,9 @@ export class RaftCore {
     const messagesAfterPersist = this.messagesAfterPersist;
     this.messages = [];
     this.messagesAfterPersist = [];
-    return { seq, hardState, snapshot, entries, messages, messagesAfterPersist, committed };
+    const readStates = this.readStates.length > 0 ? this.readStates : EMPTY;
+    if (readStates.length > 0) this.readStates = [];
+    return { seq, hardState, snapshot, entries, messages, messagesAfterPersist, committed, readStates };
   }
 
   status(): RaftStatus {
@@ -336,6 +419,7 @@ export class RaftCore {
       this.votedFor = -1;
       this.hardStateDirty = true;
     }
+    if (this.role === Role.Leader) this.abortReads();
     this.role = Role.Follower;
     this.leaderId = leader;
     this.selfVoteSeq = 0;
@@ -375,9 +459,53 @@ export class RaftCore {
     const self = this.progress[this.id]!;
     self.match = this.stableIndex;
     self.state = ProgressState.Replicate;
+    this.round = 0;
+    this.leaderTicks = 0;
+    this.leaseFrom = -1;
+    this.roundSentAt.clear();
     // A no-op in the new term lets the leader commit entries of earlier terms (section 8).
     this.log.append({ index: next, term: this.term, kind: EntryKind.Noop, data: NO_DATA });
+    this.broadcastRound();
+  }
+
+  /** Starts a new heartbeat round: every follower gets an AppendEntries carrying it. */
+  private broadcastRound(): void {
+    this.round++;
+    this.readRoundWanted = false;
+    this.roundSentAt.set(this.round, this.leaderTicks);
     this.sendAppends(true);
+  }
+
+  /** Leadership is lost: pending reads can no longer be confirmed here. */
+  private abortReads(): void {
+    for (const r of this.pendingReads) this.readStates.push({ ctx: r.ctx, index: -1 });
+    for (const ctx of this.deferredReads) this.readStates.push({ ctx, index: -1 });
+    this.pendingReads = [];
+    this.deferredReads = [];
+    this.readRoundWanted = false;
+  }
+
+  /**
+   * The highest round a majority (counting ourselves) has echoed: reads registered for it are
+   * confirmed, and the lease runs from the moment it was sent.
+   */
+  private onRoundAcked(): void {
+    const rounds = this.matchScratch;
+    for (let p = 0; p < this.peers; p++) rounds[p] = p === this.id ? this.round : this.progress[p]!.ackedRound;
+    rounds.sort((a, b) => b - a);
+    const confirmed = rounds[this.quorum - 1]!;
+    while (this.pendingReads.length > 0 && this.pendingReads[0]!.round <= confirmed) {
+      const r = this.pendingReads.shift()!;
+      this.readStates.push({ ctx: r.ctx, index: r.index });
+    }
+    const sentAt = this.roundSentAt.get(confirmed);
+    if (sentAt !== undefined) {
+      if (sentAt > this.leaseFrom) this.leaseFrom = sentAt;
+      for (const k of this.roundSentAt.keys()) {
+        if (k > confirmed) break;
+        this.roundSentAt.delete(k);
+      }
+    }
   }
 
   private maybeWinElection(): void {
@@ -401,6 +529,7 @@ export class RaftCore {
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    this.leaderTicks++;
     // Check quorum over twice the longest election timeout. A window of one election timeout
     // deposes leaders whose replies are merely slow: under 6.824's long reordering (two thirds of
     // replies 0.2-2.2 s late) a 3-of-5 majority then kept a leader only a fifth of the time.
@@ -420,7 +549,7 @@ export class RaftCore {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.sendAppends(true);
+      this.broadcastRound();
     }
   }
 
@@ -480,7 +609,7 @@ export class RaftCore {
       // therefore matches. Continue from the snapshot boundary with what follows it.
       const skip = this.log.snapshotIndex - prevIndex;
       if (skip >= entries.length) {
-        this.replyAppend(m.from, true, this.log.snapshotIndex, 0, 0);
+        this.replyAppend(m.from, m.round, true, this.log.snapshotIndex, 0, 0);
         return OK;
       }
       entries = entries.slice(skip);
@@ -493,9 +622,9 @@ export class RaftCore {
       // Fast backtracking: tell the leader the conflicting term and where it starts here,
       // or how long our log is, so it can skip a whole term per round trip.
       if (ourPrevTerm === -1) {
-        this.replyAppend(m.from, false, m.prevLogIndex, 0, this.log.lastIndex() + 1);
+        this.replyAppend(m.from, m.round, false, m.prevLogIndex, 0, this.log.lastIndex() + 1);
       } else {
-        this.replyAppend(m.from, false, m.prevLogIndex, ourPrevTerm, this.log.firstIndexOfTermEndingAt(prevIndex));
+        this.replyAppend(m.from, m.round, false, m.prevLogIndex, ourPrevTerm, this.log.firstIndexOfTermEndingAt(prevIndex));
       }
       return OK;
     }
@@ -522,7 +651,7 @@ export class RaftCore {
     // Figure 2: commitIndex = min(leaderCommit, index of last new entry); it never goes back.
     const newCommit = Math.min(m.leaderCommit, lastNew);
     if (newCommit > this.commitIndex) this.commitIndex = newCommit;
-    this.replyAppend(m.from, true, lastNew, 0, 0);
+    this.replyAppend(m.from, m.round, true, lastNew, 0, 0);
     return OK;
   }
 
@@ -533,7 +662,7 @@ export class RaftCore {
     this.lastRewriteSeq = this.seq + 1;
   }
 
-  private replyAppend(to: PeerId, success: boolean, matchIndex: LogIndex, conflictTerm: Term, conflictIndex: LogIndex): void {
+  private replyAppend(to: PeerId, round: number, success: boolean, matchIndex: LogIndex, conflictTerm: Term, conflictIndex: LogIndex): void {
     const reply: AppendEntriesReply = {
       type: MsgType.AppendEntriesReply,
       term: this.term,
@@ -543,6 +672,7 @@ export class RaftCore {
       matchIndex,
       conflictTerm,
       conflictIndex,
+      round,
     };
     this.messagesAfterPersist.push(reply);
   }
@@ -553,6 +683,11 @@ export class RaftCore {
     if (this.role !== Role.Leader) return;
     const pr = this.progress[m.from]!;
     pr.recentActive = true;
+    // Any reply in our term, even a rejection, shows the follower still takes us as leader.
+    if (m.round > pr.ackedRound && m.round <= this.round) {
+      pr.ackedRound = m.round;
+      this.onRoundAcked();
+    }
     if (m.success) {
       if (m.matchIndex > this.log.lastIndex()) return; // impossible for an honest follower: ignore
       const moved = pr.maybeUpdate(m.matchIndex);
@@ -602,7 +737,14 @@ export class RaftCore {
     for (let p = 0; p < this.peers; p++) matches[p] = this.progress[p]!.match;
     matches.sort((a, b) => b - a);
     const n = matches[this.quorum - 1]!;
-    if (n > this.commitIndex && this.log.term(n) === this.term) this.commitIndex = n;
+    if (n > this.commitIndex && this.log.term(n) === this.term) {
+      this.commitIndex = n;
+      if (this.deferredReads.length > 0) {
+        const deferred = this.deferredReads;
+        this.deferredReads = [];
+        for (const ctx of deferred) this.readIndex(ctx);
+      }
+    }
   }
 
   private hasAppendToSend(): boolean {
@@ -654,6 +796,7 @@ export class RaftCore {
       prevLogTerm: this.log.term(prevLogIndex),
       entries,
       leaderCommit: this.commitIndex,
+      round: this.round,
     };
     this.messages.push(msg);
     const lastSent = entries[entries.length - 1]!.index;
@@ -683,6 +826,7 @@ export class RaftCore {
       prevLogTerm: this.log.term(prevLogIndex),
       entries: EMPTY,
       leaderCommit: this.commitIndex,
+      round: this.round,
     });
     if (pr.state === ProgressState.Probe) pr.paused = true;
   }
@@ -702,6 +846,7 @@ export class RaftCore {
       prevLogTerm: 0,
       entries: EMPTY,
       leaderCommit: this.commitIndex,
+      round: this.round,
     });
   }
 
@@ -754,7 +899,7 @@ export class RaftCore {
         this.messagesAfterPersist.push({ type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: false });
         return;
       case MsgType.AppendEntries:
-        this.replyAppend(m.from, false, m.prevLogIndex, 0, 0);
+        this.replyAppend(m.from, m.round, false, m.prevLogIndex, 0, 0);
         return;
       case MsgType.InstallSnapshot:
         this.messagesAfterPersist.push({ type: MsgType.InstallSnapshotReply, term: this.term, from: this.id, to: m.from, matchIndex: 0 });

@@ -76,6 +76,12 @@ export interface AppendEntries extends Envelope {
   readonly prevLogTerm: Term;
   readonly entries: readonly Entry[];
   readonly leaderCommit: LogIndex;
+  /**
+   * The leader's heartbeat round when it sent this; echoed in the reply. A reply echoing round r
+   * proves the follower still took us as leader after round r began: that is what confirms a
+   * ReadIndex and renews the leader's lease.
+   */
+  readonly round: number;
 }
 
 export interface AppendEntriesReply extends Envelope {
@@ -90,6 +96,8 @@ export interface AppendEntriesReply extends Envelope {
   readonly conflictTerm: Term;
   /** On rejection: the first index the follower holds for conflictTerm, or its lastIndex + 1. */
   readonly conflictIndex: LogIndex;
+  /** The round of the AppendEntries this answers. */
+  readonly round: number;
 }
 
 export interface InstallSnapshot extends Envelope {
@@ -147,6 +155,16 @@ export interface Ready {
   readonly messagesAfterPersist: readonly Message[];
   /** Entries now committed and durable here, to apply in index order. */
   readonly committed: readonly Entry[];
+  /**
+   * Linearizable reads now confirmed (ReadIndex, section 6.4 of Ongaro's thesis): serve read
+   * `ctx` once the state machine has applied `index`.
+   */
+  readonly readStates: readonly ReadState[];
+}
+
+export interface ReadState {
+  readonly ctx: number;
+  readonly index: LogIndex;
 }
 
 /** Why the core refused an input. Inputs never throw; they return one of these. */

@@ -23,8 +23,8 @@ export function validateMessage(m: unknown, self: PeerId, peers: number): string
       return validateAppend(msg);
     case MsgType.AppendEntriesReply:
       if (typeof msg.success !== 'boolean') return 'AppendEntriesReply: success is not a boolean';
-      if (!isCount(msg.matchIndex) || !isCount(msg.conflictTerm) || !isCount(msg.conflictIndex)) {
-        return 'AppendEntriesReply: bad matchIndex/conflictTerm/conflictIndex';
+      if (!isCount(msg.matchIndex) || !isCount(msg.conflictTerm) || !isCount(msg.conflictIndex) || !isCount(msg.round)) {
+        return 'AppendEntriesReply: bad matchIndex/conflictTerm/conflictIndex/round';
       }
       return null;
     case MsgType.InstallSnapshot:
@@ -43,6 +43,7 @@ export function validateMessage(m: unknown, self: PeerId, peers: number): string
 function validateAppend(msg: Record<string, unknown>): string | null {
   if (!isCount(msg.prevLogIndex) || !isCount(msg.prevLogTerm)) return 'AppendEntries: bad prevLogIndex/prevLogTerm';
   if (!isCount(msg.leaderCommit)) return 'AppendEntries: bad leaderCommit';
+  if (!isCount(msg.round)) return 'AppendEntries: bad round';
   const term = msg.term as number;
   if ((msg.prevLogTerm as number) > term) return 'AppendEntries: prevLogTerm above term';
   if ((msg.prevLogIndex as number) === 0 && (msg.prevLogTerm as number) !== 0) return 'AppendEntries: prevLogTerm must be 0 at index 0';

@@ -9,7 +9,8 @@ export type InvariantName =
   | 'StateMachineSafety'
   | 'CommitMonotonic'
   | 'AppliedInOrder'
-  | 'Durability';
+  | 'Durability'
+  | 'ReadLinearizable';
 
 export class InvariantViolation extends Error {
   override name = 'InvariantViolation';
@@ -146,6 +147,18 @@ export class SafetyChecker {
     const known = this.hashAt.get(index);
     if (known !== undefined && known !== hash) {
       throw new InvariantViolation('StateMachineSafety', `peer ${peer} loaded a snapshot at ${index} whose state differs from what peers applied`);
+    }
+  }
+
+  /** The highest index any peer has reported committed so far: a read starting now must see it. */
+  get committedFloor(): LogIndex {
+    return this.maxCommitted;
+  }
+
+  /** A read that began when `floor` was committed somewhere was served at `index`. */
+  readServed(peer: number, floor: LogIndex, index: LogIndex, how: string): void {
+    if (index < floor) {
+      throw new InvariantViolation('ReadLinearizable', `${how} on peer ${peer} was served at index ${index}, but ${floor} was already committed when the read began`);
     }
   }
 

@@ -70,6 +70,13 @@ export function runSeed(opts: SeedOptions): SeedResult {
       const leaders = sim.leaders();
       const target = leaders.length > 0 && rng.next() < 0.8 ? leaders[rng.int(0, leaders.length)]!.peer : rng.int(0, n);
       sim.propose(target, `c${opts.seed}.${proposals++}`);
+      // Reads: ReadIndex and lease reads on whoever claims to lead; each is checked to see
+      // everything committed before it began.
+      if (leaders.length > 0 && rng.next() < 0.3) {
+        const reader = leaders[rng.int(0, leaders.length)]!.peer;
+        if (rng.next() < 0.5) sim.readIndex(reader);
+        else sim.leaseRead(reader);
+      }
       if (sim.now >= nextFault) {
         injectFault(sim, rng, profile, n);
         nextFault = sim.now + (profile.crashLeaders ? 20 + rng.next() * 300 : 100 + rng.next() * 500);

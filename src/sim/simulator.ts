@@ -87,6 +87,12 @@ export class Simulator {
   /** Payload bytes of every message sent. */
   bytes = 0;
   readonly appliedLogs: AppliedLog[];
+  /** Reads asked for and not yet answered: ctx -> the committed floor when asked. */
+  private readonly reads = new Map<number, { peer: number; floor: number }>();
+  private nextReadCtx = 1;
+  /** Reads confirmed, and reads aborted by a lost leadership. */
+  readsServed = 0;
+  readsAborted = 0;
   private readonly nodes: SimNode[];
   private readonly heap = new EventHeap<SimEvent>();
   private order = 0;
@@ -150,6 +156,29 @@ export class Simulator {
     return r;
   }
 
+  /** Asks peer for a ReadIndex read; its answer is checked against what was committed when asked. */
+  readIndex(peer: number): boolean {
+    const node = this.node(peer);
+    if (!node.up) return false;
+    const ctx = this.nextReadCtx++;
+    const r = node.core.readIndex(ctx);
+    if (!r.ok) return false;
+    this.reads.set(ctx, { peer, floor: this.checker.committedFloor });
+    this.drive(node);
+    return true;
+  }
+
+  /** A lease read on peer: if the lease holds, the index it serves at must cover everything committed. */
+  leaseRead(peer: number): boolean {
+    const node = this.node(peer);
+    if (!node.up) return false;
+    const r = node.core.leaseRead();
+    if (!r.ok) return false;
+    this.checker.readServed(peer, this.checker.committedFloor, r.index, 'a lease read');
+    this.readsServed++;
+    return true;
+  }
+
   status(peer: number): RaftStatus & { up: boolean } {
     const node = this.node(peer);
     return { ...node.core.status(), up: node.up };
@@ -163,6 +192,7 @@ export class Simulator {
   crash(peer: number): void {
     const node = this.node(peer);
     if (!node.up) return;
+    for (const [ctx, r] of this.reads) if (r.peer === peer) this.reads.delete(ctx);
     node.up = false;
     node.life++;
     node.pending = [];
@@ -305,6 +335,16 @@ export class Simulator {
         this.loadSnapshot(node, r.snapshot);
       }
       for (const e of r.committed) this.apply(node, e);
+      for (const rs of r.readStates) {
+        const asked = this.reads.get(rs.ctx);
+        if (!asked) throw new Error(`read ${rs.ctx} answered twice or never asked`);
+        this.reads.delete(rs.ctx);
+        if (rs.index < 0) this.readsAborted++;
+        else {
+          this.checker.readServed(node.id, asked.floor, rs.index, `ReadIndex read ${rs.ctx}`);
+          this.readsServed++;
+        }
+      }
       const writes = r.hardState !== null || r.snapshot !== null || r.entries.length > 0;
       this.enqueueWrite(node, {
         seq: r.seq,

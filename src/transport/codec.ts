@@ -19,8 +19,9 @@
  *   1 RequestVote           lastLogIndex:u64 lastLogTerm:u64                -
  *   2 RequestVoteReply      (none)                                          voteGranted
  *   3 AppendEntries         prevLogIndex:u64 prevLogTerm:u64 leaderCommit:u64
- *                           n:u32 entry{n}                                  -
- *   4 AppendEntriesReply    matchIndex:u64 conflictTerm:u64 conflictIndex:u64  success
+ *                           round:u64 n:u32 entry{n}                        -
+ *   4 AppendEntriesReply    matchIndex:u64 conflictTerm:u64 conflictIndex:u64
+ *                           round:u64                                       success
  *   5 InstallSnapshot       lastIncludedIndex:u64 lastIncludedTerm:u64
  *                           len:u32 data[len]                               -
  *   6 InstallSnapshotReply  matchIndex:u64                                  -
@@ -69,8 +70,8 @@ const FIXED_BYTES: readonly number[] = [
   0, // unused: types start at 1
   MESSAGE_HEADER_BYTES + 16, // RequestVote
   MESSAGE_HEADER_BYTES, // RequestVoteReply
-  MESSAGE_HEADER_BYTES + 28, // AppendEntries (3 u64 + count u32)
-  MESSAGE_HEADER_BYTES + 24, // AppendEntriesReply
+  MESSAGE_HEADER_BYTES + 36, // AppendEntries (4 u64 + count u32)
+  MESSAGE_HEADER_BYTES + 32, // AppendEntriesReply (4 u64)
   MESSAGE_HEADER_BYTES + 20, // InstallSnapshot (2 u64 + len u32)
   MESSAGE_HEADER_BYTES + 8, // InstallSnapshotReply
 ];
@@ -189,7 +190,8 @@ export function encodeBatch(msgs: readonly Message[]): Uint8Array<ArrayBuffer> {
         writeU64(dv, body, m.matchIndex, 'matchIndex');
         writeU64(dv, body + 8, m.conflictTerm, 'conflictTerm');
         writeU64(dv, body + 16, m.conflictIndex, 'conflictIndex');
-        off = body + 24;
+        writeU64(dv, body + 24, m.round, 'round');
+        off = body + 32;
         break;
       case MsgType.InstallSnapshot: {
         dv.setUint8(off + 1, 0);
@@ -220,9 +222,10 @@ function writeAppendEntries(dv: DataView, bytes: Uint8Array, at: number, m: Appe
   writeU64(dv, at, prev, 'prevLogIndex');
   writeU64(dv, at + 8, m.prevLogTerm, 'prevLogTerm');
   writeU64(dv, at + 16, m.leaderCommit, 'leaderCommit');
+  writeU64(dv, at + 24, m.round, 'round');
   const entries = m.entries;
-  dv.setUint32(at + 24, entries.length, true);
-  let off = at + 28;
+  dv.setUint32(at + 32, entries.length, true);
+  let off = at + 36;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     if (e.index !== prev + 1 + i) {
@@ -395,13 +398,14 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
         const prevLogIndex = readU64(dv, body);
         const prevLogTerm = readU64(dv, body + 8);
         const leaderCommit = readU64(dv, body + 16);
-        const n = dv.getUint32(body + 24, true);
-        off = body + 28;
+        const round = readU64(dv, body + 24);
+        const n = dv.getUint32(body + 32, true);
+        off = body + 36;
         if (n > (len - off) / ENTRY_HEADER_BYTES) {
-          fail('bad-count', body + 24, `${n} entries cannot fit in ${len - off} bytes`);
+          fail('bad-count', body + 32, `${n} entries cannot fit in ${len - off} bytes`);
         }
         if (prevLogIndex + n > Number.MAX_SAFE_INTEGER) {
-          fail('bad-integer', body + 24, `entries would pass index 2^53 - 1`);
+          fail('bad-integer', body + 32, `entries would pass index 2^53 - 1`);
         }
         const entries: Entry[] = [];
         for (let k = 0; k < n; k++) {
@@ -420,7 +424,7 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
           });
           off += dlen;
         }
-        messages.push({ type: MsgType.AppendEntries, term, from, to, prevLogIndex, prevLogTerm, entries, leaderCommit });
+        messages.push({ type: MsgType.AppendEntries, term, from, to, prevLogIndex, prevLogTerm, entries, leaderCommit, round });
         break;
       }
       case MsgType.AppendEntriesReply:
@@ -433,8 +437,9 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
           matchIndex: readU64(dv, body),
           conflictTerm: readU64(dv, body + 8),
           conflictIndex: readU64(dv, body + 16),
+          round: readU64(dv, body + 24),
         });
-        off = body + 24;
+        off = body + 32;
         break;
       case MsgType.InstallSnapshot: {
         const lastIncludedIndex = readU64(dv, body);

@@ -181,7 +181,8 @@ test('any higher term makes a peer step down', () => {
   ];
   for (const role of ['follower', 'candidate', 'leader'] as const) {
     for (const m of messages) {
-      const core = makeCore({ id: 0, term: 2, entries: log(1, 2) });
+      // checkQuorum off: with it, a leader ignores RequestVote while its lease holds (tested below).
+      const core = makeCore({ id: 0, term: 2, entries: log(1, 2), checkQuorum: false });
       if (role === 'candidate') {
         tickUntilCandidate(core);
         drain(core);
@@ -338,4 +339,30 @@ test('a leader or candidate does not vote for another candidate of its own term'
     [false],
   );
   assert.equal(cand.status().votedFor, 0);
+});
+
+test('with check quorum, a peer that heard from a leader within the election timeout ignores RequestVote, term and all', () => {
+  // A follower that just heard from leader 2 in term 1.
+  const follower = makeCore({ id: 1, term: 1 });
+  follower.step(append(2, 1, 1, 0, 0, []));
+  drain(follower);
+  follower.step(requestVote(0, 1, 5, 9, 4));
+  let r = drain(follower);
+  assert.equal(follower.status().term, 1, 'the term must not move while the leader is live');
+  assert.equal(ofType(r.messagesAfterPersist, MsgType.RequestVoteReply).length, 0);
+  // Once an election timeout passes without the leader, the same request is honoured.
+  for (let t = 0; t < ELECTION_TICKS; t++) follower.tick();
+  if (follower.status().role === 'follower') {
+    follower.step(requestVote(0, 1, 5, 9, 4));
+    r = drain(follower);
+    assert.equal(follower.status().term, 5);
+    assert.equal(ofType(r.messagesAfterPersist, MsgType.RequestVoteReply)[0]!.voteGranted, true);
+  }
+  // A leader ignores it too while it leads.
+  const leader = makeCore({ id: 0, term: 2, entries: log(1, 2) });
+  elect(leader, [1]);
+  const term = leader.status().term;
+  leader.step(requestVote(1, 0, term + 5, 99, term));
+  assert.equal(leader.status().role, 'leader');
+  assert.equal(leader.status().term, term);
 });

@@ -128,7 +128,7 @@ export function append(
   entries: readonly Entry[],
   leaderCommit = 0,
 ): AppendEntries {
-  return { type: MsgType.AppendEntries, term, from, to, prevLogIndex, prevLogTerm, entries, leaderCommit };
+  return { type: MsgType.AppendEntries, term, from, to, prevLogIndex, prevLogTerm, entries, leaderCommit, round: 0 };
 }
 
 export function appendReply(
@@ -140,7 +140,7 @@ export function appendReply(
   conflictTerm = 0,
   conflictIndex = 0,
 ): AppendEntriesReply {
-  return { type: MsgType.AppendEntriesReply, term, from, to, success, matchIndex, conflictTerm, conflictIndex };
+  return { type: MsgType.AppendEntriesReply, term, from, to, success, matchIndex, conflictTerm, conflictIndex, round: 0 };
 }
 
 export function installSnapshot(from: number, to: number, term: number, lastIncludedIndex: number, lastIncludedTerm: number): InstallSnapshot {

@@ -177,7 +177,7 @@ test('a write superseded by a truncation does not count as durable', () => {
 test('propose on a non-leader is rejected with not-leader and a leader hint', () => {
   const fresh = makeCore({ id: 1 });
   assert.deepEqual(fresh.propose(enc('x')), { ok: false, reason: 'not-leader', leaderHint: -1 });
-  const follower = makeCore({ id: 1, term: 1 });
+  const follower = makeCore({ id: 1, term: 1, checkQuorum: false });
   follower.step(append(2, 1, 1, 0, 0, []));
   assert.deepEqual(follower.propose(enc('x')), { ok: false, reason: 'not-leader', leaderHint: 2 });
   assert.deepEqual(follower.proposeBatch([enc('x'), enc('y')]), { ok: false, reason: 'not-leader', leaderHint: 2 });

@@ -53,7 +53,7 @@ test('the checker catches a commitIndex that goes back', () => {
   const checker = new SafetyChecker(3);
   const core = coreWith(0, 1, [entry(1, 1, 'a'), entry(2, 1, 'b')]);
   // A follower learns commit 2 from a leader's AppendEntries.
-  core.step({ type: 3, term: 1, from: 1, to: 0, prevLogIndex: 2, prevLogTerm: 1, entries: [], leaderCommit: 2 });
+  core.step({ type: 3, term: 1, from: 1, to: 0, prevLogIndex: 2, prevLogTerm: 1, entries: [], leaderCommit: 2, round: 0 });
   checker.observe(0, core);
   const fresh = coreWith(0, 1, [entry(1, 1, 'a'), entry(2, 1, 'b')]); // commitIndex 0, same incarnation
   assert.throws(() => checker.observe(0, fresh), (e: unknown) => e instanceof InvariantViolation && e.invariant === 'CommitMonotonic');
@@ -68,7 +68,7 @@ test('the checker catches two different entries with the same index and term (Lo
 test('the checker catches a leader elected without a committed entry (Leader Completeness)', () => {
   const checker = new SafetyChecker(3);
   const follower = coreWith(1, 1, [entry(1, 1, 'a')]);
-  follower.step({ type: 3, term: 1, from: 0, to: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [], leaderCommit: 1 });
+  follower.step({ type: 3, term: 1, from: 0, to: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [], leaderCommit: 1, round: 0 });
   checker.observe(1, follower);
   const stale = coreWith(2, 1, []);
   electLeader(stale, [0]);

@@ -110,6 +110,7 @@ test('integers up to 2^53 - 1 survive', () => {
       prevLogIndex: max - 2,
       prevLogTerm: 2 ** 32 - 1,
       leaderCommit: max,
+      round: max,
       entries: [
         { index: max - 1, term: 2 ** 33, kind: EntryKind.Normal, data: bytesOf(5) },
         { index: max, term: 2 ** 40 + 3, kind: EntryKind.Normal, data: bytesOf(5) },
@@ -159,8 +160,8 @@ test('messageSize adds up to the batch size', () => {
   const sum = msgs.reduce((n, m) => n + messageSize(m), 0);
   assert.equal(bytes.byteLength, BATCH_HEADER_BYTES + sum);
   assert.equal(batchSize(msgs), bytes.byteLength);
-  // 64 entries of 64 B: 38 bytes of AppendEntries, 13 + 64 per entry.
-  assert.equal(messageSize(appendEntries(0, 1, entries(0, 64, 64), 0)), 38 + 64 * 77);
+  // 64 entries of 64 B: 46 bytes of AppendEntries, 13 + 64 per entry.
+  assert.equal(messageSize(appendEntries(0, 1, entries(0, 64, 64), 0)), 46 + 64 * 77);
 });
 
 test('encodeBatch throws EncodeError for what the format cannot carry', () => {
@@ -249,15 +250,15 @@ test('message errors: type, flags, integers, kinds, lengths, trailing bytes', ()
   expectError(b, 'bad-integer');
 
   b = encodeBatch([appendEntries(0, 1, entries(0, 2, 4), 0)]);
-  b[at + 38 + 8] = 9; // first entry's kind
+  b[at + 46 + 8] = 9; // first entry's kind
   expectError(b, 'bad-kind');
 
   b = encodeBatch([appendEntries(0, 1, entries(0, 2, 4), 0)]);
-  new DataView(b.buffer).setUint32(at + 38 + 9, 1000, true); // first entry's length
+  new DataView(b.buffer).setUint32(at + 46 + 9, 1000, true); // first entry's length
   expectError(b, 'truncated');
 
   b = encodeBatch([appendEntries(0, 1, entries(0, 2, 4), 0)]);
-  new DataView(b.buffer).setUint32(at + 34, 1_000_000, true); // entry count
+  new DataView(b.buffer).setUint32(at + 42, 1_000_000, true); // entry count
   expectError(b, 'bad-count');
 
   b = encodeBatch([installSnapshot(0, 1, bytesOf(10))]);

@@ -44,6 +44,7 @@ export function appendEntries(from: number, to: number, es: Entry[] = [], prevLo
     prevLogTerm: prevLogIndex === 0 ? 0 : 3,
     entries: es,
     leaderCommit: prevLogIndex,
+    round: 7,
   };
 }
 
@@ -57,6 +58,7 @@ export function appendEntriesReply(from: number, to: number, success = false): A
     matchIndex: 17,
     conflictTerm: success ? 0 : 2,
     conflictIndex: success ? 0 : 9,
+    round: 7,
   };
 }
 
