@@ -132,6 +132,16 @@ export class Cluster {
     });
   }
 
+  /** Calls the hosted service on peer i (Cluster.start({ service })). */
+  async callService(i: number, request: unknown): Promise<unknown> {
+    return this.call(i, 'callService', (r) => r.callService(request));
+  }
+
+  /** Hands the hosted service on peer i a port for its own traffic. */
+  async connectService(i: number, port: MessagePort): Promise<void> {
+    return this.call(i, 'connectService', (r) => r.connectService(Comlink.transfer(port, [port])));
+  }
+
   // ------------------------------------------------------------------ faults
 
   disconnect(i: number): void {
@@ -307,6 +317,7 @@ export class Cluster {
       applyPort: apply.port2,
       timing: this.opts.timing,
       seed: (this.opts.seed * 1000003 + i * 7919 + life * 104729) >>> 0,
+      service: this.opts.service,
     };
     const transfer = [apply.port2, ...ports.filter((p): p is MessagePort => p !== null)];
     const worker = new Worker(WORKER_URL, { workerData: boot, transferList: transfer as never });

@@ -25,6 +25,12 @@ export interface ClusterOptions {
   readonly checkQuorum?: boolean;
   /** Seeds the peers' election-timeout generators, for reproducible timing choices. */
   readonly seed?: number;
+  /**
+   * Advanced: a replicated service to run inside every peer worker instead of streaming entries
+   * to onApply (the KV store uses this). `module` is the URL of a module exporting
+   * `createService(): PeerService` (src/peer/service.ts); `options` reach it as structured clone.
+   */
+  readonly service?: { readonly module: string | URL; readonly options?: unknown };
 }
 
 export interface ResolvedOptions {
@@ -35,12 +41,13 @@ export interface ResolvedOptions {
   readonly sync: boolean;
   readonly timing: PeerTiming;
   readonly seed: number;
+  readonly service: { readonly module: string; readonly options: unknown } | null;
 }
 
 /** Checks every option and turns timeouts into ticks; throws an InvalidArgumentError that says what to change. */
 export function resolveOptions(o: ClusterOptions | undefined): ResolvedOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('Cluster.start needs an options object, e.g. { peers: 3 }');
-  const known = new Set(['peers', 'storage', 'dataDir', 'keepData', 'electionTimeoutMs', 'heartbeatMs', 'sync', 'checkQuorum', 'seed']);
+  const known = new Set(['peers', 'storage', 'dataDir', 'keepData', 'electionTimeoutMs', 'heartbeatMs', 'sync', 'checkQuorum', 'seed', 'service']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new InvalidArgumentError(`unknown option '${k}'; the options are: ${[...known].join(', ')}`);
   }
@@ -72,7 +79,14 @@ export function resolveOptions(o: ClusterOptions | undefined): ResolvedOptions {
     checkQuorum: o.checkQuorum ?? true,
   };
   if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new InvalidArgumentError(`seed must be an integer, got ${String(o.seed)}`);
+  let service: ResolvedOptions['service'] = null;
+  if (o.service !== undefined) {
+    const m = o.service?.module;
+    if (!(typeof m === 'string' || m instanceof URL)) throw new InvalidArgumentError('service.module must be a module URL (string or URL)');
+    service = { module: m.toString(), options: o.service.options ?? null };
+  }
   return {
+    service,
     peers: o.peers,
     storage,
     dataDir: o.dataDir,

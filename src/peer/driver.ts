@@ -9,6 +9,7 @@ import {
   type Snapshot,
   type StepResult,
 } from '../core/types.js';
+import { NotLeaderError } from './service.js';
 
 /** What the driver needs from durable storage (src/storage's LogStore has it). */
 export interface DriverStore {
@@ -28,6 +29,11 @@ export interface Wire {
 export interface ApplySink {
   entries(committed: readonly Entry[]): void;
   snapshot(snapshot: Snapshot): void;
+}
+
+interface PendingRead {
+  resolve(index: LogIndex): void;
+  reject(err: Error): void;
 }
 
 export interface DriverOptions {
@@ -68,6 +74,8 @@ export class PeerDriver {
   private pendingWrites = 0;
   private lastWrite: Promise<void> = Promise.resolve();
   private latestSnapshot: Snapshot | null;
+  private readonly reads = new Map<number, PendingRead>();
+  private nextReadCtx = 1;
   /** Invalid inbound messages, by reason (they are dropped; the core never sees them). */
   rejected = 0;
   lastRejection = '';
@@ -93,6 +101,8 @@ export class PeerDriver {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    for (const r of this.reads.values()) r.reject(new Error('the peer stopped'));
+    this.reads.clear();
   }
 
   receive(msg: Message): void {
@@ -116,6 +126,19 @@ export class PeerDriver {
     const r = this.core.proposeBatch(commands);
     if (r.ok) this.schedule();
     return r;
+  }
+
+  /**
+   * A linearizable read barrier (ReadIndex): resolves with the index the state machine must have
+   * applied before serving the read; rejects with NotLeaderError when this peer does not lead or
+   * loses leadership first. Reads asked for in one event-loop turn share one heartbeat round.
+   */
+  readIndex(): Promise<LogIndex> {
+    const ctx = this.nextReadCtx++;
+    const r = this.core.readIndex(ctx);
+    if (!r.ok) return Promise.reject(new NotLeaderError(r.reason === 'not-leader' ? r.leaderHint : -1));
+    this.schedule();
+    return new Promise((resolve, reject) => this.reads.set(ctx, { resolve, reject }));
   }
 
   /**
@@ -152,6 +175,13 @@ export class PeerDriver {
         this.sink.snapshot(r.snapshot);
       }
       if (r.committed.length > 0) this.sink.entries(r.committed);
+      for (const rs of r.readStates) {
+        const pending = this.reads.get(rs.ctx);
+        if (!pending) continue;
+        this.reads.delete(rs.ctx);
+        if (rs.index < 0) pending.reject(new NotLeaderError(core.status().leaderId));
+        else pending.resolve(rs.index);
+      }
       const after = r.messagesAfterPersist;
       if (r.hardState !== null || r.snapshot !== null || r.entries.length > 0) {
         this.pendingWrites++;

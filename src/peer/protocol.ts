@@ -19,6 +19,8 @@ export interface PeerBoot {
   readonly timing: PeerTiming;
   /** Seeds the election-timeout generator; differs per peer and per incarnation. */
   readonly seed: number;
+  /** A replicated service to host in the worker (src/peer/service.ts), or null for the apply stream. */
+  readonly service: { readonly module: string; readonly options: unknown } | null;
 }
 
 export interface PeerTiming {
@@ -60,6 +62,10 @@ export interface PeerControl {
   /** A fresh channel to a peer that (re)started. */
   attachPeer(peer: number, port: MessagePort): void;
   logBytes(): Promise<number>;
+  /** Forwards a call to the hosted service. */
+  callService(request: unknown): Promise<unknown>;
+  /** Hands the hosted service a port for its own traffic. */
+  connectService(port: MessagePort): void;
   /** Graceful stop: no more output, storage closed. */
   shutdown(): Promise<void>;
 }

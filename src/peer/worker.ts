@@ -12,8 +12,10 @@ import { FaultTableView } from '../transport/fault-table.js';
 import { Endpoint } from '../transport/endpoint.js';
 import { encodeApplied } from './apply-stream.js';
 import { PeerDriver } from './driver.js';
-import { openPeerStore, type PeerStore } from './open-store.js';
+import { openPeerStore } from './open-store.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from './protocol.js';
+import type { PeerService, ServiceFactory } from './service.js';
+import type { LogStore } from '../storage/log-store.js';
 
 const boot = workerData as PeerBoot;
 if (!parentPort) throw new Error('peer/worker.js must run as a worker thread');
@@ -21,11 +23,12 @@ const parent = parentPort;
 
 let driver: PeerDriver | null = null;
 let endpoint: Endpoint | null = null;
-let store: PeerStore | null = null;
+let store: LogStore | null = null;
+let service: PeerService | null = null;
 const applyPort: MessagePort = boot.applyPort;
 
 /** Posts the apply stream to the main thread: one buffer per Ready. No-ops are Raft's own. */
-const sink = {
+const streamSink = {
   entries(committed: readonly import('../core/types.js').Entry[]): void {
     let normal = 0;
     for (const e of committed) if (e.kind === 0) normal++;
@@ -40,10 +43,43 @@ const sink = {
   },
 };
 
+/** With a hosted service, committed entries go to it, on this thread. */
+const serviceSink = {
+  entries(committed: readonly import('../core/types.js').Entry[]): void {
+    service!.apply(committed);
+  },
+  snapshot(s: Snapshot): void {
+    service!.restore(s);
+  },
+};
+
 async function start(): Promise<void> {
   store = await openPeerStore(boot);
   const restored = await store.load();
   const snapshot = restored.snapshot ? await store.readSnapshot() : null;
+  const faults = new FaultTableView(boot.faultTable);
+  let appliedIndex = 0;
+  if (boot.service) {
+    const mod = (await import(boot.service.module)) as { createService?: ServiceFactory };
+    if (typeof mod.createService !== 'function') throw new Error(`service module ${boot.service.module} exports no createService()`);
+    service = mod.createService();
+    const s = store;
+    ({ appliedIndex } = await service.open({
+      id: boot.id,
+      peers: boot.peers,
+      store: s,
+      faults,
+      options: boot.service.options,
+      propose: (c) => running().propose(c),
+      proposeBatch: (c) => running().proposeBatch(c),
+      readIndex: () => running().readIndex(),
+      leaseRead: () => running().core.leaseRead(),
+      status: () => running().core.status(),
+      snapshot: (index, data) => running().snapshot(index, data),
+      logBytes: () => running().core.log.bytes(),
+    }));
+  }
+  const sink = service ? serviceSink : streamSink;
   const t = boot.timing;
   const core = new RaftCore(
     {
@@ -55,11 +91,11 @@ async function start(): Promise<void> {
       checkQuorum: t.checkQuorum,
       rng: createRng(boot.seed),
     },
-    restored,
+    { ...restored, appliedIndex },
   );
-  // A restarted peer hands its snapshot to the service first; entries after it follow as they commit.
-  if (snapshot) sink.snapshot(snapshot);
-  const faults = new FaultTableView(boot.faultTable);
+  // A restarted peer hands its snapshot to the service first (unless the service's own durable
+  // state is already past it); entries after it follow as they commit.
+  if (snapshot && snapshot.index > appliedIndex) sink.snapshot(snapshot);
   endpoint = new Endpoint({
     self: boot.id,
     faults,
@@ -125,11 +161,21 @@ const control: PeerControl = {
   attachPeer(peer, port) {
     endpoint?.attach(peer, port);
   },
+  async callService(request) {
+    await booting;
+    if (!service) throw new Error('this cluster hosts no service');
+    return service.call(request);
+  },
+  connectService(port) {
+    if (!service?.connect) throw new Error('this cluster hosts no service that takes connections');
+    service.connect(port);
+  },
   async logBytes() {
     return running().core.log.bytes();
   },
   async shutdown() {
     driver?.stop();
+    await service?.close();
     endpoint?.close();
     applyPort.close();
     await store?.close();
