@@ -246,6 +246,8 @@ export class RaftCore {
       case MsgType.InstallSnapshotReply:
         this.handleSnapshotReply(m);
         break;
+      case MsgType.SnapshotChunkAck:
+        return { ok: false, reason: 'invalid-message', detail: 'SnapshotChunkAck is for the driver' };
       default:
         return assertNever(m);
     }
@@ -858,7 +860,9 @@ export class RaftCore {
       to,
       lastIncludedIndex: this.log.snapshotIndex,
       lastIncludedTerm: this.log.snapshotTerm,
-      data: NO_DATA, // attached by the driver, which holds the snapshot's bytes
+      offset: 0,
+      total: 0, // the driver attaches the bytes it holds, and their size
+      data: NO_DATA,
     };
     this.messages.push(msg);
     pr.becomeSnapshot(this.log.snapshotIndex);

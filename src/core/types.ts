@@ -50,6 +50,7 @@ export const MsgType = {
   AppendEntriesReply: 4,
   InstallSnapshot: 5,
   InstallSnapshotReply: 6,
+  SnapshotChunkAck: 7,
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
@@ -105,10 +106,27 @@ export interface InstallSnapshot extends Envelope {
   readonly lastIncludedIndex: LogIndex;
   readonly lastIncludedTerm: Term;
   /**
+   * Where `data` starts in the snapshot, and the snapshot's whole size (Figure 13's offset and
+   * done). The core takes only whole snapshots (offset 0, data.length === total); the drivers
+   * split a large one into chunks and put it back together (src/peer/snapshot-stream.ts).
+   */
+  readonly offset: number;
+  readonly total: number;
+  /**
    * The snapshot's bytes. The core leaves this empty on the leader side; the driver
    * attaches (or streams) the bytes it keeps in storage, since the core holds no snapshot data.
    */
   readonly data: Uint8Array;
+}
+
+/**
+ * Flow control for a streamed snapshot: the follower has received the chunks of snapshot `index`
+ * up to byte `offset`. Transport-level: drivers exchange it; the core never sees it.
+ */
+export interface SnapshotChunkAck extends Envelope {
+  readonly type: typeof MsgType.SnapshotChunkAck;
+  readonly index: LogIndex;
+  readonly offset: number;
 }
 
 export interface InstallSnapshotReply extends Envelope {
@@ -123,7 +141,8 @@ export type Message =
   | AppendEntries
   | AppendEntriesReply
   | InstallSnapshot
-  | InstallSnapshotReply;
+  | InstallSnapshotReply
+  | SnapshotChunkAck;
 
 export const Role = { Follower: 'follower', Candidate: 'candidate', Leader: 'leader' } as const;
 export type Role = (typeof Role)[keyof typeof Role];

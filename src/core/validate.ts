@@ -32,9 +32,13 @@ export function validateMessage(m: unknown, self: PeerId, peers: number): string
       if (!isCount(msg.lastIncludedTerm) || (msg.lastIncludedTerm as number) < 1 || (msg.lastIncludedTerm as number) > (msg.term as number)) {
         return 'InstallSnapshot: bad lastIncludedTerm';
       }
-      return msg.data instanceof Uint8Array ? null : 'InstallSnapshot: data is not a Uint8Array';
+      if (!(msg.data instanceof Uint8Array)) return 'InstallSnapshot: data is not a Uint8Array';
+      if (msg.offset !== 0 || msg.total !== msg.data.length) return 'InstallSnapshot: the core takes whole snapshots only (offset 0, data.length === total)';
+      return null;
     case MsgType.InstallSnapshotReply:
       return isCount(msg.matchIndex) ? null : 'InstallSnapshotReply: bad matchIndex';
+    case MsgType.SnapshotChunkAck:
+      return 'SnapshotChunkAck is for the driver, not the core';
     default:
       return `unknown message type ${String(msg.type)}`;
   }

@@ -226,7 +226,7 @@ export class PeerDriver {
         return [];
       }
       out ??= msgs.slice();
-      out[k] = { ...m, data: s.data };
+      out[k] = { ...m, data: s.data, total: s.data.length };
     }
     return out ?? msgs;
   }

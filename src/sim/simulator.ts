@@ -394,7 +394,7 @@ export class Simulator {
     if (m.type === MsgType.InstallSnapshot) {
       const s = node.latestSnapshot;
       if (!s || s.index !== m.lastIncludedIndex) throw new Error(`p${node.id} has no snapshot at ${m.lastIncludedIndex} to send`);
-      msg = { ...m, data: s.data };
+      msg = { ...m, data: s.data, total: s.data.length };
     }
     const size = messageBytes(msg);
     this.bytes += size;
@@ -485,5 +485,7 @@ export function describe(m: Message): string {
       return `InstallSnapshot t${m.term} at=${m.lastIncludedIndex}/t${m.lastIncludedTerm} ${m.data.length}B`;
     case MsgType.InstallSnapshotReply:
       return `SnapshotReply t${m.term} match=${m.matchIndex}`;
+    case MsgType.SnapshotChunkAck:
+      return `ChunkAck t${m.term} at=${m.index} offset=${m.offset}`;
   }
 }

@@ -23,8 +23,9 @@
  *   4 AppendEntriesReply    matchIndex:u64 conflictTerm:u64 conflictIndex:u64
  *                           round:u64                                       success
  *   5 InstallSnapshot       lastIncludedIndex:u64 lastIncludedTerm:u64
- *                           len:u32 data[len]                               -
+ *                           offset:u64 total:u64 len:u32 data[len]          -
  *   6 InstallSnapshotReply  matchIndex:u64                                  -
+ *   7 SnapshotChunkAck      index:u64 offset:u64                            -
  *
  *   entry := term:u64  kind:u8  len:u32  data[len]
  *
@@ -72,8 +73,9 @@ const FIXED_BYTES: readonly number[] = [
   MESSAGE_HEADER_BYTES, // RequestVoteReply
   MESSAGE_HEADER_BYTES + 36, // AppendEntries (4 u64 + count u32)
   MESSAGE_HEADER_BYTES + 32, // AppendEntriesReply (4 u64)
-  MESSAGE_HEADER_BYTES + 20, // InstallSnapshot (2 u64 + len u32)
+  MESSAGE_HEADER_BYTES + 36, // InstallSnapshot (4 u64 + len u32)
   MESSAGE_HEADER_BYTES + 8, // InstallSnapshotReply
+  MESSAGE_HEADER_BYTES + 16, // SnapshotChunkAck (2 u64)
 ];
 
 /** The smallest encoded message: a decoder bound on a batch's message count. */
@@ -102,6 +104,7 @@ export function messageSize(msg: Message): number {
     case MsgType.RequestVoteReply:
     case MsgType.AppendEntriesReply:
     case MsgType.InstallSnapshotReply:
+    case MsgType.SnapshotChunkAck:
       return FIXED_BYTES[msg.type]!;
     default:
       return assertNever(msg);
@@ -197,16 +200,24 @@ export function encodeBatch(msgs: readonly Message[]): Uint8Array<ArrayBuffer> {
         dv.setUint8(off + 1, 0);
         writeU64(dv, body, m.lastIncludedIndex, 'lastIncludedIndex');
         writeU64(dv, body + 8, m.lastIncludedTerm, 'lastIncludedTerm');
+        writeU64(dv, body + 16, m.offset, 'offset');
+        writeU64(dv, body + 24, m.total, 'total');
         const data = m.data;
-        dv.setUint32(body + 16, data.byteLength, true);
-        bytes.set(data, body + 20);
-        off = body + 20 + data.byteLength;
+        dv.setUint32(body + 32, data.byteLength, true);
+        bytes.set(data, body + 36);
+        off = body + 36 + data.byteLength;
         break;
       }
       case MsgType.InstallSnapshotReply:
         dv.setUint8(off + 1, 0);
         writeU64(dv, body, m.matchIndex, 'matchIndex');
         off = body + 8;
+        break;
+      case MsgType.SnapshotChunkAck:
+        dv.setUint8(off + 1, 0);
+        writeU64(dv, body, m.index, 'index');
+        writeU64(dv, body + 8, m.offset, 'offset');
+        off = body + 16;
         break;
       default:
         assertNever(m);
@@ -370,7 +381,7 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
     const flags = dv.getUint8(off + 1);
     const term = readU64(dv, off + 2);
     const body = off + MESSAGE_HEADER_BYTES;
-    if (type < MsgType.RequestVote || type > MsgType.InstallSnapshotReply) {
+    if (type < MsgType.RequestVote || type > MsgType.SnapshotChunkAck) {
       fail('bad-type', off, `message type ${type}`);
     }
     const hasFlag = type === MsgType.RequestVoteReply || type === MsgType.AppendEntriesReply;
@@ -444,9 +455,12 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
       case MsgType.InstallSnapshot: {
         const lastIncludedIndex = readU64(dv, body);
         const lastIncludedTerm = readU64(dv, body + 8);
-        const dlen = dv.getUint32(body + 16, true);
-        off = body + 20;
+        const offset = readU64(dv, body + 16);
+        const total = readU64(dv, body + 24);
+        const dlen = dv.getUint32(body + 32, true);
+        off = body + 36;
         need(off, dlen, len);
+        if (offset + dlen > total) fail('bad-count', body + 32, `a chunk of ${dlen} bytes at ${offset} passes the snapshot's ${total} bytes`);
         messages.push({
           type: MsgType.InstallSnapshot,
           term,
@@ -454,6 +468,8 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
           to,
           lastIncludedIndex,
           lastIncludedTerm,
+          offset,
+          total,
           data: bytes.subarray(off, off + dlen),
         });
         off += dlen;
@@ -462,6 +478,10 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
       case MsgType.InstallSnapshotReply:
         messages.push({ type: MsgType.InstallSnapshotReply, term, from, to, matchIndex: readU64(dv, body) });
         off = body + 8;
+        break;
+      case MsgType.SnapshotChunkAck:
+        messages.push({ type: MsgType.SnapshotChunkAck, term, from, to, index: readU64(dv, body), offset: readU64(dv, body + 8) });
+        off = body + 16;
         break;
     }
   }

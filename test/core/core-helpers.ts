@@ -144,7 +144,7 @@ export function appendReply(
 }
 
 export function installSnapshot(from: number, to: number, term: number, lastIncludedIndex: number, lastIncludedTerm: number): InstallSnapshot {
-  return { type: MsgType.InstallSnapshot, term, from, to, lastIncludedIndex, lastIncludedTerm, data: enc('snap') };
+  return { type: MsgType.InstallSnapshot, term, from, to, lastIncludedIndex, lastIncludedTerm, offset: 0, total: 4, data: enc('snap') };
 }
 
 /** The terms of the entries a core holds, from its first index. */

@@ -110,6 +110,9 @@ const malformed: [string, unknown][] = [
   ['InstallSnapshot: lastIncludedTerm above term', { ...ok.is, lastIncludedTerm: T + 1 }],
   ['InstallSnapshot: data a plain array', { ...ok.is, data: [1, 2, 3] }],
   ['InstallSnapshot: data missing', { ...ok.is, data: undefined }],
+  ['InstallSnapshot: a chunk, not the whole snapshot', { ...ok.is, offset: 2 }],
+  ['InstallSnapshot: total disagrees with the data', { ...ok.is, total: 1000 }],
+  ['SnapshotChunkAck: for the driver, never the core', { type: MsgType.SnapshotChunkAck, term: T, from: 1, to: 0, index: 3, offset: 0 }],
   ['InstallSnapshotReply: negative matchIndex', { ...ok.isr, matchIndex: -1 }],
   ['InstallSnapshotReply: fractional matchIndex', { ...ok.isr, matchIndex: 1.5 }],
 ];

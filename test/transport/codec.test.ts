@@ -226,7 +226,7 @@ test('header errors: version, flags, peers, count', () => {
 
 test('message errors: type, flags, integers, kinds, lengths, trailing bytes', () => {
   const at = BATCH_HEADER_BYTES;
-  for (const t of [0, 7, 255]) {
+  for (const t of [0, 8, 255]) {
     const b = encodeBatch([requestVote(0, 1)]);
     b[at] = t;
     expectError(b, 'bad-type');
@@ -262,8 +262,12 @@ test('message errors: type, flags, integers, kinds, lengths, trailing bytes', ()
   expectError(b, 'bad-count');
 
   b = encodeBatch([installSnapshot(0, 1, bytesOf(10))]);
-  new DataView(b.buffer).setUint32(at + 26, 11, true); // snapshot length
+  new DataView(b.buffer).setUint32(at + 42, 11, true); // chunk length
   expectError(b, 'truncated');
+
+  b = encodeBatch([installSnapshot(0, 1, bytesOf(10))]);
+  new DataView(b.buffer).setUint32(at + 34, 5, true); // total below the chunk's end
+  expectError(b, 'bad-count');
 
   const ok = encodeBatch([installSnapshotReply(0, 1)]);
   const longer = new Uint8Array(ok.byteLength + 3);

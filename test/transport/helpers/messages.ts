@@ -63,7 +63,7 @@ export function appendEntriesReply(from: number, to: number, success = false): A
 }
 
 export function installSnapshot(from: number, to: number, data: Uint8Array): InstallSnapshot {
-  return { type: MsgType.InstallSnapshot, term: 5, from, to, lastIncludedIndex: 1000, lastIncludedTerm: 4, data };
+  return { type: MsgType.InstallSnapshot, term: 5, from, to, lastIncludedIndex: 1000, lastIncludedTerm: 4, offset: 0, total: data.length, data };
 }
 
 export function installSnapshotReply(from: number, to: number): InstallSnapshotReply {
@@ -81,7 +81,9 @@ export function oneOfEach(from: number, to: number): Message[] {
     appendEntriesReply(from, to, true),
     appendEntriesReply(from, to, false),
     installSnapshot(from, to, bytesOf(300)),
+    { ...installSnapshot(from, to, bytesOf(100)), offset: 200, total: 300 },
     installSnapshotReply(from, to),
+    { type: MsgType.SnapshotChunkAck, term: 5, from, to, index: 1000, offset: 300 },
   ];
 }
 
