@@ -49,6 +49,12 @@ export interface RaftConfig {
    * so a leader cut off in a minority stops accepting proposals it can never commit.
    */
   readonly checkQuorum?: boolean;
+  /**
+   * Pre-Vote (section 9.6 of Ongaro's thesis): a peer whose election timer fires first asks
+   * whether it could win, without changing its term; only then does it campaign. A peer cut off
+   * by a partition therefore comes back with its old term and does not depose the leader.
+   */
+  readonly preVote?: boolean;
 }
 
 /** What the driver loaded from durable storage at start. */
@@ -123,6 +129,8 @@ export class RaftCore {
 
   /** Candidate: who granted a vote; our own vote counts only once it is durable. */
   private votes: boolean[];
+  /** Pre-candidate: who would vote for us in the next term. */
+  private preVotes: boolean[];
   private selfVoteSeq = 0;
   /** Leader: one Progress per peer (our own entry tracks our durable index). */
   private progress: Progress[] = [];
@@ -175,6 +183,7 @@ export class RaftCore {
       maxMsgEntries: config.maxMsgEntries ?? 4096,
       maxMsgBytes: config.maxMsgBytes ?? 1024 * 1024,
       checkQuorum: config.checkQuorum ?? true,
+      preVote: config.preVote ?? true,
     };
     const hs = restored?.hardState ?? { currentTerm: 0, votedFor: -1 };
     this.term = hs.currentTerm;
@@ -189,6 +198,7 @@ export class RaftCore {
     this.stableIndex = this.log.lastIndex();
     this.unstableFrom = this.log.lastIndex() + 1;
     this.votes = new Array<boolean>(this.peers).fill(false);
+    this.preVotes = new Array<boolean>(this.peers).fill(false);
     this.matchScratch = new Array<LogIndex>(this.peers).fill(0);
     this.resetElectionTimer();
   }
@@ -207,6 +217,15 @@ export class RaftCore {
     if (problem !== null) return { ok: false, reason: 'invalid-message', detail: problem };
     const m = input as Message;
 
+    // Pre-Vote messages never change anyone's term or vote.
+    if (m.type === MsgType.RequestVote && m.preVote) {
+      this.handlePreVote(m);
+      return OK;
+    }
+    if (m.type === MsgType.RequestVoteReply && m.preVote) {
+      this.handlePreVoteReply(m);
+      return OK;
+    }
     if (
       m.type === MsgType.RequestVote &&
       m.term > this.term &&
@@ -317,7 +336,7 @@ export class RaftCore {
       const rec = this.unpersisted.shift()!;
       if (rec.seq >= this.lastRewriteSeq && rec.lastIndex > this.stableIndex) this.stableIndex = rec.lastIndex;
     }
-    if (this.role === Role.Candidate && this.selfVoteSeq !== 0 && seq >= this.selfVoteSeq) {
+    if (this.selfVoteSeq !== 0 && seq >= this.selfVoteSeq) {
       this.selfVoteSeq = 0;
       this.votes[this.id] = true;
       this.maybeWinElection();
@@ -421,12 +440,73 @@ export class RaftCore {
       this.votedFor = -1;
       this.hardStateDirty = true;
     }
+    this.votes.fill(false);
     if (this.role === Role.Leader) this.abortReads();
     this.role = Role.Follower;
     this.leaderId = leader;
     this.selfVoteSeq = 0;
     this.progress = [];
     this.resetElectionTimer();
+  }
+
+  /** The election timer fired: ask for pre-votes first (if enabled), then campaign. */
+  private startElection(): void {
+    if (!this.cfg.preVote) {
+      this.campaign();
+      return;
+    }
+    // Votes already won in the current term stay valid: late ones may still make us its leader.
+    this.role = Role.PreCandidate;
+    this.leaderId = -1;
+    this.preVotes.fill(false);
+    this.preVotes[this.id] = true;
+    this.resetElectionTimer();
+    if (this.quorum === 1) {
+      this.campaign();
+      return;
+    }
+    const lastLogIndex = this.log.lastIndex();
+    const lastLogTerm = this.log.lastTerm();
+    for (let p = 0; p < this.peers; p++) {
+      if (p === this.id) continue;
+      this.messages.push({ type: MsgType.RequestVote, term: this.term + 1, from: this.id, to: p, lastLogIndex, lastLogTerm, preVote: true });
+    }
+  }
+
+  /**
+   * Would we vote for this candidate in its (next) term? Yes if that term is above ours, its log
+   * is at least as up-to-date as ours, and we have not heard from a live leader within the
+   * election timeout. Nothing changes here either way.
+   */
+  private handlePreVote(m: RequestVote): void {
+    const inLease = this.leaderId !== -1 && (this.role === Role.Leader || this.electionElapsed < this.cfg.electionTicks);
+    const grant = m.term > this.term && this.candidateUpToDate(m) && !inLease;
+    this.messages.push({
+      type: MsgType.RequestVoteReply,
+      term: grant ? m.term : this.term,
+      from: this.id,
+      to: m.from,
+      voteGranted: grant,
+      preVote: true,
+    });
+  }
+
+  private handlePreVoteReply(m: RequestVoteReply): void {
+    if (m.voteGranted) {
+      if (this.role !== Role.PreCandidate || m.term !== this.term + 1) return;
+      this.preVotes[m.from] = true;
+      let granted = 0;
+      for (const v of this.preVotes) if (v) granted++;
+      if (granted >= this.quorum) this.campaign();
+    } else if (m.term > this.term) {
+      this.becomeFollower(m.term, -1);
+    }
+  }
+
+  private candidateUpToDate(m: RequestVote): boolean {
+    // Section 5.4.1: a higher last term, or the same last term and a log at least as long.
+    const ourTerm = this.log.lastTerm();
+    return m.lastLogTerm > ourTerm || (m.lastLogTerm === ourTerm && m.lastLogIndex >= this.log.lastIndex());
   }
 
   private campaign(): void {
@@ -443,7 +523,7 @@ export class RaftCore {
     const lastLogTerm = this.log.lastTerm();
     for (let p = 0; p < this.peers; p++) {
       if (p === this.id) continue;
-      const rv: RequestVote = { type: MsgType.RequestVote, term: this.term, from: this.id, to: p, lastLogIndex, lastLogTerm };
+      const rv: RequestVote = { type: MsgType.RequestVote, term: this.term, from: this.id, to: p, lastLogIndex, lastLogTerm, preVote: false };
       this.messages.push(rv);
     }
   }
@@ -511,6 +591,8 @@ export class RaftCore {
   }
 
   private maybeWinElection(): void {
+    const campaigning = this.role === Role.Candidate || (this.role === Role.PreCandidate && this.votedFor === this.id);
+    if (!campaigning) return;
     let granted = 0;
     for (const v of this.votes) if (v) granted++;
     if (granted >= this.quorum) this.becomeLeader();
@@ -525,7 +607,7 @@ export class RaftCore {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) this.campaign();
+    if (this.electionElapsed >= this.randomizedElectionTimeout) this.startElection();
   }
 
   private tickLeader(): void {
@@ -571,11 +653,9 @@ export class RaftCore {
 
   private handleRequestVote(m: RequestVote): void {
     // Grant if we have not voted for someone else this term and the candidate's log is at least
-    // as up-to-date as ours (section 5.4.1): higher last term, or same last term and not shorter.
-    const ourTerm = this.log.lastTerm();
-    const upToDate = m.lastLogTerm > ourTerm || (m.lastLogTerm === ourTerm && m.lastLogIndex >= this.log.lastIndex());
+    // as up-to-date as ours (section 5.4.1).
     const canVote = this.votedFor === -1 || this.votedFor === m.from;
-    const grant = canVote && upToDate && this.role === Role.Follower;
+    const grant = canVote && this.candidateUpToDate(m) && (this.role === Role.Follower || this.role === Role.PreCandidate);
     if (grant) {
       if (this.votedFor !== m.from) {
         this.votedFor = m.from;
@@ -583,12 +663,15 @@ export class RaftCore {
       }
       this.resetElectionTimer();
     }
-    const reply: RequestVoteReply = { type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: grant };
+    const reply: RequestVoteReply = { type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: grant, preVote: false };
     this.messagesAfterPersist.push(reply);
   }
 
   private handleVoteReply(m: RequestVoteReply): void {
-    if (this.role !== Role.Candidate) return;
+    // A candidate counts votes of its term; so does one that timed out and is pre-voting for the
+    // next term, since votes for this term, and its own, still hold.
+    const campaigning = this.role === Role.Candidate || (this.role === Role.PreCandidate && this.votedFor === this.id);
+    if (!campaigning) return;
     if (m.voteGranted) {
       this.votes[m.from] = true;
       this.maybeWinElection();
@@ -900,7 +983,7 @@ export class RaftCore {
   private answerStale(m: Message): void {
     switch (m.type) {
       case MsgType.RequestVote:
-        this.messagesAfterPersist.push({ type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: false });
+        this.messagesAfterPersist.push({ type: MsgType.RequestVoteReply, term: this.term, from: this.id, to: m.from, voteGranted: false, preVote: false });
         return;
       case MsgType.AppendEntries:
         this.replyAppend(m.from, m.round, false, m.prevLogIndex, 0, 0);

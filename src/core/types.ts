@@ -64,11 +64,18 @@ export interface RequestVote extends Envelope {
   readonly type: typeof MsgType.RequestVote;
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
+  /**
+   * A Pre-Vote (section 9.6 of Ongaro's thesis): "would you vote for me in `term`?". Nobody
+   * changes term or vote for it, so a peer cut off from the cluster cannot inflate terms and
+   * depose a healthy leader when it comes back.
+   */
+  readonly preVote: boolean;
 }
 
 export interface RequestVoteReply extends Envelope {
   readonly type: typeof MsgType.RequestVoteReply;
   readonly voteGranted: boolean;
+  readonly preVote: boolean;
 }
 
 export interface AppendEntries extends Envelope {
@@ -144,7 +151,7 @@ export type Message =
   | InstallSnapshotReply
   | SnapshotChunkAck;
 
-export const Role = { Follower: 'follower', Candidate: 'candidate', Leader: 'leader' } as const;
+export const Role = { Follower: 'follower', PreCandidate: 'precandidate', Candidate: 'candidate', Leader: 'leader' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
 /**

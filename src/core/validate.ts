@@ -16,8 +16,9 @@ export function validateMessage(m: unknown, self: PeerId, peers: number): string
     case MsgType.RequestVote:
       if (!isCount(msg.lastLogIndex) || !isCount(msg.lastLogTerm)) return 'RequestVote: bad lastLogIndex/lastLogTerm';
       if ((msg.lastLogTerm as number) > (msg.term as number)) return 'RequestVote: lastLogTerm above term';
-      return null;
+      return typeof msg.preVote === 'boolean' ? null : 'RequestVote: preVote is not a boolean';
     case MsgType.RequestVoteReply:
+      if (typeof msg.preVote !== 'boolean') return 'RequestVoteReply: preVote is not a boolean';
       return typeof msg.voteGranted === 'boolean' ? null : 'RequestVoteReply: voteGranted is not a boolean';
     case MsgType.AppendEntries:
       return validateAppend(msg);

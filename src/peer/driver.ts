@@ -6,10 +6,12 @@ import {
   type LogIndex,
   type Message,
   type ProposeResult,
+  type Ready,
   type Snapshot,
   type StepResult,
 } from '../core/types.js';
 import { NotLeaderError } from './service.js';
+import { SnapshotReceiver, SnapshotSender } from './snapshot-stream.js';
 
 /** What the driver needs from durable storage (src/storage's LogStore has it). */
 export interface DriverStore {
@@ -29,6 +31,15 @@ export interface Wire {
 export interface ApplySink {
   entries(committed: readonly Entry[]): void;
   snapshot(snapshot: Snapshot): void;
+}
+
+/**
+ * Optional stage timestamps for the profiler (src/profile/stage-log.ts implements it). Off (null)
+ * by default, which costs one null check per Ready and per durable write, never one per entry.
+ */
+export interface StageProbe {
+  ready(r: Ready): void;
+  durable(r: Ready): void;
 }
 
 interface PendingRead {
@@ -74,8 +85,12 @@ export class PeerDriver {
   private pendingWrites = 0;
   private lastWrite: Promise<void> = Promise.resolve();
   private latestSnapshot: Snapshot | null;
+  private readonly snapshotSender: SnapshotSender;
+  private readonly snapshotReceiver: SnapshotReceiver;
   private readonly reads = new Map<number, PendingRead>();
   private nextReadCtx = 1;
+  /** The profiler's stage timestamps (PeerControl.startStages), or null: off. */
+  stages: StageProbe | null = null;
   /** Invalid inbound messages, by reason (they are dropped; the core never sees them). */
   rejected = 0;
   lastRejection = '';
@@ -88,11 +103,21 @@ export class PeerDriver {
     this.tickMs = opts.tickMs;
     this.onFatal = opts.onFatal;
     this.latestSnapshot = opts.snapshot;
+    const sendNow = (msgs: readonly Message[]): void => {
+      this.wire.send(msgs);
+      this.wire.flush();
+    };
+    this.snapshotSender = new SnapshotSender(this.core.id, sendNow, () => performance.now());
+    this.snapshotReceiver = new SnapshotReceiver(this.core.id, sendNow);
   }
 
   start(): void {
     this.timer = setInterval(() => {
       this.core.tick();
+      if (this.snapshotSender.active > 0) {
+        if (this.core.isLeader()) this.snapshotSender.tick();
+        else this.snapshotSender.cancelAll();
+      }
       this.schedule();
     }, this.tickMs);
   }
@@ -105,8 +130,20 @@ export class PeerDriver {
     this.reads.clear();
   }
 
-  receive(msg: Message): void {
+  receive(input: Message): void {
     if (this.stopped) return;
+    let msg = input;
+    if (msg.type === MsgType.SnapshotChunkAck) {
+      this.snapshotSender.onAck(msg);
+      return;
+    }
+    if (msg.type === MsgType.InstallSnapshot && (msg.offset !== 0 || msg.data.length !== msg.total)) {
+      // A chunk of a streamed snapshot: the core sees it only once it is whole.
+      if (msg.term < this.core.status().term) return;
+      const whole = this.snapshotReceiver.onChunk(msg);
+      if (!whole) return;
+      msg = whole;
+    }
     const r: StepResult = this.core.step(msg);
     if (!r.ok) {
       this.rejected++;
@@ -169,6 +206,7 @@ export class PeerDriver {
     const core = this.core;
     while (core.hasReady()) {
       const r = core.ready();
+      if (this.stages !== null) this.stages.ready(r);
       if (r.messages.length > 0) this.wire.send(this.withSnapshotData(r.messages));
       if (r.snapshot) {
         this.latestSnapshot = r.snapshot;
@@ -190,6 +228,7 @@ export class PeerDriver {
         write.then(
           () => {
             this.pendingWrites--;
+            if (this.stages !== null) this.stages.durable(r);
             this.durable(r.seq, after);
           },
           (err: unknown) => this.fail(err),
@@ -215,6 +254,10 @@ export class PeerDriver {
     this.schedule();
   }
 
+  /**
+   * The core names the snapshot to send; the bytes are ours. A small one rides in the message;
+   * a large one is streamed in chunks with flow control (snapshot-stream.ts).
+   */
   private withSnapshotData(msgs: readonly Message[]): readonly Message[] {
     let out: Message[] | null = null;
     for (let k = 0; k < msgs.length; k++) {
@@ -226,9 +269,14 @@ export class PeerDriver {
         return [];
       }
       out ??= msgs.slice();
-      out[k] = { ...m, data: s.data, total: s.data.length };
+      if (this.snapshotSender.fitsOneMessage(s)) {
+        out[k] = { ...m, data: s.data, total: s.data.length };
+      } else {
+        this.snapshotSender.start(m.to, m.term, s);
+        out[k] = null as unknown as Message; // removed below
+      }
     }
-    return out ?? msgs;
+    return out ? out.filter((m) => m !== null) : msgs;
   }
 
   private fail(err: unknown): void {

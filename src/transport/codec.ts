@@ -16,8 +16,8 @@
  *   message := type:u8  flags:u8  term:u64  body
  *
  *   type  body                                                              flags bit 0
- *   1 RequestVote           lastLogIndex:u64 lastLogTerm:u64                -
- *   2 RequestVoteReply      (none)                                          voteGranted
+ *   1 RequestVote           lastLogIndex:u64 lastLogTerm:u64                bit 1: preVote
+ *   2 RequestVoteReply      (none)                                          voteGranted; bit 1: preVote
  *   3 AppendEntries         prevLogIndex:u64 prevLogTerm:u64 leaderCommit:u64
  *                           round:u64 n:u32 entry{n}                        -
  *   4 AppendEntriesReply    matchIndex:u64 conflictTerm:u64 conflictIndex:u64
@@ -82,6 +82,8 @@ const FIXED_BYTES: readonly number[] = [
 const MIN_MESSAGE_BYTES = MESSAGE_HEADER_BYTES;
 
 const FLAG_BIT = 1;
+/** RequestVote and its reply: a Pre-Vote round (section 9.6 of Ongaro's thesis). */
+const PRE_VOTE_BIT = 2;
 
 // ---------------------------------------------------------------------------
 // Sizes
@@ -175,13 +177,13 @@ export function encodeBatch(msgs: readonly Message[]): Uint8Array<ArrayBuffer> {
     const body = off + MESSAGE_HEADER_BYTES;
     switch (m.type) {
       case MsgType.RequestVote:
-        dv.setUint8(off + 1, 0);
+        dv.setUint8(off + 1, m.preVote ? PRE_VOTE_BIT : 0);
         writeU64(dv, body, m.lastLogIndex, 'lastLogIndex');
         writeU64(dv, body + 8, m.lastLogTerm, 'lastLogTerm');
         off = body + 16;
         break;
       case MsgType.RequestVoteReply:
-        dv.setUint8(off + 1, m.voteGranted ? FLAG_BIT : 0);
+        dv.setUint8(off + 1, (m.voteGranted ? FLAG_BIT : 0) | (m.preVote ? PRE_VOTE_BIT : 0));
         off = body;
         break;
       case MsgType.AppendEntries:
@@ -385,7 +387,8 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
       fail('bad-type', off, `message type ${type}`);
     }
     const hasFlag = type === MsgType.RequestVoteReply || type === MsgType.AppendEntriesReply;
-    if ((flags & ~(hasFlag ? FLAG_BIT : 0)) !== 0) {
+    const voteKind = type === MsgType.RequestVote || type === MsgType.RequestVoteReply;
+    if ((flags & ~((hasFlag ? FLAG_BIT : 0) | (voteKind ? PRE_VOTE_BIT : 0))) !== 0) {
       fail('bad-flags', off + 1, `flags 0x${flags.toString(16)} for message type ${type}`);
     }
     need(off, FIXED_BYTES[type]!, len);
@@ -398,11 +401,19 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
           to,
           lastLogIndex: readU64(dv, body),
           lastLogTerm: readU64(dv, body + 8),
+          preVote: (flags & PRE_VOTE_BIT) !== 0,
         });
         off = body + 16;
         break;
       case MsgType.RequestVoteReply:
-        messages.push({ type: MsgType.RequestVoteReply, term, from, to, voteGranted: flags === FLAG_BIT });
+        messages.push({
+          type: MsgType.RequestVoteReply,
+          term,
+          from,
+          to,
+          voteGranted: (flags & FLAG_BIT) !== 0,
+          preVote: (flags & PRE_VOTE_BIT) !== 0,
+        });
         off = body;
         break;
       case MsgType.AppendEntries: {

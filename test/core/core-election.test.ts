@@ -366,3 +366,59 @@ test('with check quorum, a peer that heard from a leader within the election tim
   assert.equal(leader.status().role, 'leader');
   assert.equal(leader.status().term, term);
 });
+
+test('Pre-Vote: a peer whose timer fires asks first, changing neither its term nor its vote', () => {
+  const core = makeCore({ id: 0, term: 3, entries: log(1, 2), preVote: true });
+  for (let t = 0; t < 3 * ELECTION_TICKS && core.status().role === 'follower'; t++) core.tick();
+  assert.equal(core.status().role, 'precandidate');
+  assert.equal(core.status().term, 3);
+  assert.equal(core.status().votedFor, -1);
+  const r = drain(core);
+  assert.equal(r.hardState, null, 'nothing to persist for a pre-vote');
+  const asks = ofType(r.messages, MsgType.RequestVote);
+  assert.equal(asks.length, 2);
+  for (const m of asks) {
+    assert.equal(m.preVote, true);
+    assert.equal(m.term, 4, 'asks about the next term');
+  }
+  // One granted pre-vote is a majority of 3 with our own: now the real campaign, in term 4.
+  core.step({ type: MsgType.RequestVoteReply, term: 4, from: 1, to: 0, voteGranted: true, preVote: true });
+  assert.equal(core.status().role, 'candidate');
+  assert.equal(core.status().term, 4);
+  assert.equal(core.status().votedFor, 0);
+});
+
+test('Pre-Vote: granted only for a later term, an up-to-date log, and no live leader; the voter changes nothing', () => {
+  const voter = () => makeCore({ id: 1, term: 3, entries: log(1, 2, 3) });
+  const ask = (term: number, lastIndex: number, lastTerm: number) =>
+    ({ type: MsgType.RequestVote, term, from: 0, to: 1, lastLogIndex: lastIndex, lastLogTerm: lastTerm, preVote: true }) as const;
+  const answer = (core: ReturnType<typeof voter>, m: ReturnType<typeof ask>) => {
+    core.step(m);
+    const r = drain(core);
+    assert.equal(r.hardState, null, 'a pre-vote persists nothing');
+    return ofType(r.messages, MsgType.RequestVoteReply)[0]!;
+  };
+  let v = voter();
+  let reply = answer(v, ask(4, 3, 3));
+  assert.equal(reply.voteGranted, true);
+  assert.equal(reply.preVote, true);
+  assert.equal(v.status().term, 3, 'the voter keeps its term');
+  assert.equal(v.status().votedFor, -1, 'and its vote');
+  v = voter();
+  assert.equal(answer(v, ask(4, 2, 2)).voteGranted, false, 'a log behind ours');
+  v = voter();
+  assert.equal(answer(v, ask(3, 3, 3)).voteGranted, false, 'not a later term');
+  v = voter();
+  v.step(append(2, 1, 3, 3, 3, []));
+  drain(v);
+  assert.equal(answer(v, ask(4, 3, 3)).voteGranted, false, 'we hear from a live leader');
+});
+
+test('Pre-Vote: a rejection carrying a higher term makes the pre-candidate a follower of it', () => {
+  const core = makeCore({ id: 0, term: 3, preVote: true });
+  for (let t = 0; t < 3 * ELECTION_TICKS && core.status().role === 'follower'; t++) core.tick();
+  assert.equal(core.status().role, 'precandidate');
+  core.step({ type: MsgType.RequestVoteReply, term: 7, from: 2, to: 0, voteGranted: false, preVote: true });
+  assert.equal(core.status().role, 'follower');
+  assert.equal(core.status().term, 7);
+});

@@ -52,6 +52,8 @@ export function makeCore(o: CoreOptions = {}): RaftCore {
     peers: 3,
     electionTicks: ELECTION_TICKS,
     heartbeatTicks: HEARTBEAT_TICKS,
+    // The rule tests drive elections directly; Pre-Vote has its own tests.
+    preVote: false,
     ...cfg,
     rng: createRng(seed ?? 1),
   };
@@ -112,11 +114,11 @@ export function ackAll(core: RaftCore, followers: readonly number[]): void {
 }
 
 export function requestVote(from: number, to: number, term: number, lastLogIndex: number, lastLogTerm: number): RequestVote {
-  return { type: MsgType.RequestVote, term, from, to, lastLogIndex, lastLogTerm };
+  return { type: MsgType.RequestVote, term, from, to, lastLogIndex, lastLogTerm, preVote: false };
 }
 
 export function voteReply(from: number, to: number, term: number, voteGranted: boolean): RequestVoteReply {
-  return { type: MsgType.RequestVoteReply, term, from, to, voteGranted };
+  return { type: MsgType.RequestVoteReply, term, from, to, voteGranted, preVote: false };
 }
 
 export function append(

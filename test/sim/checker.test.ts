@@ -10,7 +10,7 @@ const entry = (index: number, term: number, cmd: string): Entry => ({ index, ter
 
 /** A core restored with a given term and log, made leader by hand through the real API is hard; use restore + status. */
 function coreWith(id: number, term: number, entries: Entry[]): RaftCore {
-  return new RaftCore({ id, peers: 3, electionTicks: 10, heartbeatTicks: 2, rng: createRng(id) }, {
+  return new RaftCore({ id, peers: 3, electionTicks: 10, heartbeatTicks: 2, rng: createRng(id), preVote: false }, {
     hardState: { currentTerm: term, votedFor: -1 },
     snapshot: null,
     entries,
@@ -20,10 +20,11 @@ function coreWith(id: number, term: number, entries: Entry[]): RaftCore {
 /** Drives a core to leadership of a single-peer-majority by faking votes through its inputs. */
 function electLeader(core: RaftCore, peers: number[]): void {
   for (let i = 0; i < 40 && core.status().role !== 'candidate'; i++) core.tick();
+  assert.equal(core.status().role, 'candidate');
   const r = core.ready();
   core.persisted(r.seq);
   const term = core.status().term;
-  for (const p of peers) core.step({ type: 2, term, from: p, to: core.id, voteGranted: true });
+  for (const p of peers) core.step({ type: 2, term, from: p, to: core.id, voteGranted: true, preVote: false });
   assert.equal(core.status().role, 'leader');
 }
 

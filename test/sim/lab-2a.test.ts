@@ -5,6 +5,8 @@
  */
 import { test } from 'node:test';
 import { ELECTION_TIMEOUT_MS, forSeeds, labSeeds } from './lab-harness.js';
+import assert from 'node:assert/strict';
+import { Simulator } from '../../src/sim/simulator.js';
 
 const SEEDS = labSeeds([1, 2, 3, 4, 5]);
 
@@ -74,4 +76,20 @@ test('2A many elections: 7 peers, 3 disconnected at random, 10 times', () => {
     }
     lab.checkOneLeader();
   });
+});
+
+test('Pre-Vote: a follower cut off for a long while rejoins without deposing the leader or raising the term', () => {
+  for (const seed of [1, 2, 3]) {
+    const sim = new Simulator({ peers: 5, seed });
+    sim.runUntil(() => sim.leaders().length > 0, 5000);
+    const [{ peer: leader, term }] = sim.leaders();
+    const cut = (leader! + 1) % 5;
+    sim.disconnect(cut);
+    sim.runFor(5000);
+    assert.equal(sim.status(cut).term, term, `[seed ${seed}] a cut-off peer must not raise its term`);
+    sim.connect(cut);
+    sim.runFor(2000);
+    const now = sim.leaders();
+    assert.deepEqual(now.map((l) => [l.peer, l.term]), [[leader, term]], `[seed ${seed}] the leader stays`);
+  }
 });

@@ -100,7 +100,7 @@ test('InstallSnapshot: empty and large data', () => {
 
 test('integers up to 2^53 - 1 survive', () => {
   const max = Number.MAX_SAFE_INTEGER;
-  roundTrip([{ type: MsgType.RequestVote, term: max, from: 0, to: 1, lastLogIndex: max, lastLogTerm: 2 ** 32 }]);
+  roundTrip([{ type: MsgType.RequestVote, term: max, from: 0, to: 1, lastLogIndex: max, lastLogTerm: 2 ** 32, preVote: false }]);
   roundTrip([
     {
       type: MsgType.AppendEntries,
@@ -235,7 +235,7 @@ test('message errors: type, flags, integers, kinds, lengths, trailing bytes', ()
   b[at + 1] = 1; // RequestVote has no flags
   expectError(b, 'bad-flags');
   b = encodeBatch([requestVoteReply(0, 1)]);
-  b[at + 1] = 3; // only bit 0 is defined
+  b[at + 1] = 5; // only bits 0 and 1 are defined
   expectError(b, 'bad-flags');
 
   b = encodeBatch([requestVote(0, 1)]);

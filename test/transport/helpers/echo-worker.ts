@@ -21,7 +21,7 @@ if (parentPort) {
     ports: job.ports,
     onMessage: (m) => {
       if (m.type !== MsgType.RequestVote) return;
-      ep.send([{ type: MsgType.RequestVoteReply, term: m.term, from: job.self, to: m.from, voteGranted: true }]);
+      ep.send([{ type: MsgType.RequestVoteReply, term: m.term, from: job.self, to: m.from, voteGranted: true, preVote: false }]);
       ep.flush();
     },
   });

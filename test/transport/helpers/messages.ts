@@ -27,11 +27,11 @@ export function entries(prevLogIndex: number, count: number, size: number, term 
 }
 
 export function requestVote(from: number, to: number, term = 3): RequestVote {
-  return { type: MsgType.RequestVote, term, from, to, lastLogIndex: 10, lastLogTerm: 2 };
+  return { type: MsgType.RequestVote, term, from, to, lastLogIndex: 10, lastLogTerm: 2, preVote: false };
 }
 
 export function requestVoteReply(from: number, to: number, voteGranted = true): RequestVoteReply {
-  return { type: MsgType.RequestVoteReply, term: 3, from, to, voteGranted };
+  return { type: MsgType.RequestVoteReply, term: 3, from, to, voteGranted, preVote: false };
 }
 
 export function appendEntries(from: number, to: number, es: Entry[] = [], prevLogIndex = 0): AppendEntries {
@@ -76,6 +76,8 @@ export function oneOfEach(from: number, to: number): Message[] {
     requestVote(from, to),
     requestVoteReply(from, to, true),
     requestVoteReply(from, to, false),
+    { ...requestVote(from, to), preVote: true },
+    { ...requestVoteReply(from, to, true), preVote: true },
     appendEntries(from, to),
     appendEntries(from, to, entries(41, 3, 16), 41),
     appendEntriesReply(from, to, true),
