@@ -214,9 +214,16 @@ export class Cluster {
     this.checkPeer(i, 'crash');
     const slot = this.slots[i]!;
     if (!slot.up) return;
-    this.markDown(slot, new PeerDownError(i, 'the call was cut short'));
+    // Let LMDB finish its transaction in flight (lmdb-js 3.5 can hang or abort the process on a
+    // terminate mid-write), but never wait long on a worker that does not answer. The peer is
+    // cut off first: from here on nothing it does reaches onApply or another peer.
+    const remote = slot.remote;
+    const halted = remote ? Promise.race([remote.haltStorage(), delay(2000)]).catch(() => undefined) : Promise.resolve();
+    this.markDown(slot, new PeerDownError(i, 'the call was cut short'), false);
     const worker = slot.worker;
     slot.worker = null;
+    await halted;
+    remote?.[Comlink.releaseProxy]?.();
     await worker?.terminate();
   }
 
@@ -354,13 +361,13 @@ export class Cluster {
     this.syncLinks();
   }
 
-  private markDown(slot: PeerSlot, err: Error): void {
+  private markDown(slot: PeerSlot, err: Error, releaseRemote = true): void {
     if (!slot.up) return;
     slot.up = false;
     slot.life++;
     slot.applyPort?.close();
     slot.applyPort = null;
-    slot.remote?.[Comlink.releaseProxy]?.();
+    if (releaseRemote) slot.remote?.[Comlink.releaseProxy]?.();
     slot.remote = null;
     slot.goDown(err);
     // Cut its links at once: messages it sent that are still in flight are dropped on arrival.

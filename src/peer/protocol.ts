@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { LogIndex, Role, Term } from '../core/types.js';
+import type { StageDump } from '../profile/stage-log.js';
 
 /** Everything a peer worker is started with (workerData). Ports arrive through the transfer list. */
 export interface PeerBoot {
@@ -68,4 +69,23 @@ export interface PeerControl {
   connectService(port: MessagePort): void;
   /** Graceful stop: no more output, storage closed. */
   shutdown(): Promise<void>;
+  /**
+   * The step before a crash (worker.terminate()): stop acknowledging and let LMDB finish the
+   * transaction in flight. lmdb-js 3.5 can hang or abort the process when a worker is terminated
+   * mid-write; writes not yet acknowledged may or may not survive, as in any crash.
+   */
+  haltStorage(): Promise<void>;
+
+  // Profiling (src/profile, npm run profile); nothing here runs unless asked for.
+  /** Starts the V8 CPU profiler of this worker (node:inspector), sampling every `intervalUs`. */
+  startProfile(intervalUs: number): Promise<void>;
+  /** Stops it and returns the .cpuprofile JSON. */
+  stopProfile(): Promise<string>;
+  /**
+   * Starts recording stage timestamps on the hot path, on the clock of the thread whose
+   * performance.timeOrigin is `epochMs`; returns this worker's "now" on that clock.
+   */
+  startStages(epochMs: number): number;
+  /** Stops recording and returns the records. */
+  stopStages(): StageDump | null;
 }

@@ -16,6 +16,8 @@ import { openPeerStore } from './open-store.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from './protocol.js';
 import type { PeerService, ServiceFactory } from './service.js';
 import type { LogStore } from '../storage/log-store.js';
+import { CpuProfiler } from '../profile/cpu-profiler.js';
+import { StageLog } from '../profile/stage-log.js';
 
 const boot = workerData as PeerBoot;
 if (!parentPort) throw new Error('peer/worker.js must run as a worker thread');
@@ -26,6 +28,9 @@ let endpoint: Endpoint | null = null;
 let store: LogStore | null = null;
 let service: PeerService | null = null;
 const applyPort: MessagePort = boot.applyPort;
+/** Profiling (npm run profile): the CPU profiler and the stage timestamps, both off unless asked for. */
+const profiler = new CpuProfiler();
+let stages: StageLog | null = null;
 
 /** Posts the apply stream to the main thread: one buffer per Ready. No-ops are Raft's own. */
 const streamSink = {
@@ -133,11 +138,13 @@ const control: PeerControl = {
   },
   propose(command) {
     const r = running().propose(command);
+    if (stages !== null && r.ok) stages.received(r.index, r.index);
     const term = running().core.status().term;
     return r.ok ? { index: r.index, term: r.term, isLeader: true } : ({ index: -1, term, isLeader: false } satisfies ProposeReply);
   },
   proposeBatch(commands) {
     const r = running().proposeBatch(commands);
+    if (stages !== null && r.ok) stages.received(r.index, r.index + commands.length - 1);
     const term = running().core.status().term;
     return r.ok ? { index: r.index, term: r.term, isLeader: true } : { index: -1, term, isLeader: false };
   },
@@ -172,6 +179,28 @@ const control: PeerControl = {
   },
   async logBytes() {
     return running().core.log.bytes();
+  },
+  startProfile(intervalUs) {
+    return profiler.start(intervalUs);
+  },
+  stopProfile() {
+    return profiler.stop();
+  },
+  startStages(epochMs) {
+    stages = new StageLog(boot.id, epochMs);
+    running().stages = stages;
+    return stages.now();
+  },
+  stopStages() {
+    const log = stages;
+    stages = null;
+    if (driver) driver.stages = null;
+    return log ? log.dump() : null;
+  },
+  async haltStorage() {
+    driver?.stop();
+    endpoint?.close();
+    await store?.crash();
   },
   async shutdown() {
     driver?.stop();

@@ -152,6 +152,15 @@ export interface LogStore {
 
   /** Waits for issued writes, then releases the store. Later calls reject with StorageError('closed'). */
   close(): Promise<void>;
+
+  /**
+   * Simulates a crash (a peer's crash() in tests and the cluster): from this moment nothing more
+   * is acknowledged (promises of writes not yet resolved never settle; the writes themselves may
+   * or may not become durable, as in a real crash) and later calls are refused. Resolves when
+   * the storage engine has nothing of this store in flight, so its thread can be terminated
+   * safely. For LMDB, call this before worker.terminate(): see LmdbLogStore.crash().
+   */
+  crash(): Promise<void>;
 }
 
 /** Per-entry overhead counted by logBytes(): the stored header (kind, term) and the key. */

@@ -15,6 +15,7 @@
  * amortised. Aux-table changes are validated while staging and applied in the same synchronous
  * step as the state swap; applying them cannot throw.
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { Entry, HardState, LogIndex, Snapshot } from '../core/types.js';
 import {
   ENTRY_OVERHEAD_BYTES,
@@ -93,9 +94,11 @@ export class MemoryLogStore implements LogStore {
   readonly backing: MemoryBacking;
   /** The state after every issued write, durable or not. */
   private pending: MemoryState;
-  private lastWrite: Promise<void> = Promise.resolve();
+  /** Settles when the last issued write is durable or dropped (crash, newer owner). */
+  private lastSettled: Promise<void> = Promise.resolve();
   private closed = false;
   private crashed = false;
+  private closing: Promise<void> = Promise.resolve();
   private readonly where: string;
 
   constructor(backing: MemoryBacking = new MemoryBacking(), options: MemoryLogStoreOptions = {}) {
@@ -169,7 +172,7 @@ export class MemoryLogStore implements LogStore {
       const s = this.backing.state.snapshot;
       if (s === null) return null;
       if (offset > s.data.length) {
-        throw new StorageError('invalid-write', `${this.where}: snapshot chunk offset ${offset} is past its end (${s.data.length} bytes)`);
+        throw new InvalidArgumentError(`${this.where}: snapshot chunk offset ${offset} is past its end (${s.data.length} bytes)`);
       }
       const data = s.data.slice(offset, Math.min(s.data.length, offset + length));
       return { index: s.index, term: s.term, size: s.data.length, offset, data };
@@ -196,15 +199,18 @@ export class MemoryLogStore implements LogStore {
    * Simulates a crash of this store's process: writes not yet durable are lost (their promises
    * never settle) and the store refuses further calls. The backing keeps what was durable.
    */
-  crash(): void {
+  crash(): Promise<void> {
     this.crashed = true;
     this.closed = true;
+    return Promise.resolve();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.lastWrite;
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.closing = this.lastSettled;
+    }
+    return this.closing;
   }
 
   /** Runs `fn` unless closed; turns its throw into a rejection. */
@@ -223,17 +229,18 @@ export class MemoryLogStore implements LogStore {
   private commit(next: MemoryState, ops: readonly AuxOp[]): Promise<void> {
     this.pending = next;
     const backing = this.backing;
-    const p = new Promise<void>((resolve) => {
+    let settle!: () => void;
+    this.lastSettled = new Promise<void>((r) => (settle = r));
+    return new Promise<void>((resolve) => {
       queueMicrotask(() => {
-        if (this.crashed || backing.owner !== this) return; // lost with the crash
+        settle();
+        if (this.crashed || backing.owner !== this) return; // lost with the crash: never resolves
         backing.state = next;
         for (const op of ops) applyAux(backing, op);
         backing.commits++;
         resolve();
       });
     });
-    this.lastWrite = p;
-    return p;
   }
 }
 

@@ -240,7 +240,7 @@ export function runLogStoreTests(name: string, factory: StoreFactory): void {
         assert.deepEqual(Buffer.concat(parts), Buffer.from(snap.data));
         const end = await s.readSnapshotChunk(200_000, 10);
         assert.equal(end?.data.length, 0);
-        await assert.rejects(s.readSnapshotChunk(200_001, 10), StorageError);
+        await assert.rejects(s.readSnapshotChunk(200_001, 10), /past its end/);
         // A smaller snapshot replaces the larger one completely.
         const small = snapshot(9, 2, 10);
         await s.compact(small);
@@ -414,6 +414,33 @@ export function runLogStoreTests(name: string, factory: StoreFactory): void {
         await assert.rejects(s.write({ ...NONE, entries: entries(2, 2, 1) }), isStorageError('closed'));
         await assert.rejects(s.load(), isStorageError('closed'));
         await assert.rejects(s.compact(snapshot(1, 1)), isStorageError('closed'));
+      });
+    });
+
+    it('crash() stops acknowledging; a reopen sees a prefix of the issued writes, each whole', async () => {
+      await withStore(factory, async (h, s) => {
+        const acked: number[] = [];
+        let crashed = false;
+        const late: number[] = [];
+        const ps: Array<Promise<void>> = [];
+        for (let b = 1; b <= 12; b++) {
+          if (b % 4 === 1) await new Promise((r) => setImmediate(r));
+          const p = s.write({ hardState: { currentTerm: b, votedFor: -1 }, snapshot: null, entries: entries((b - 1) * 4 + 1, b * 4, b) });
+          ps.push(p.then(() => void (crashed ? late : acked).push(b)));
+          if (b === 6) await ps[0]; // at least one acknowledged before the crash
+        }
+        crashed = true;
+        await s.crash();
+        await new Promise((r) => setTimeout(r, 30));
+        assert.deepEqual(late, [], 'no write may be acknowledged after crash()');
+        assert.ok(acked.length >= 1);
+        await assert.rejects(s.write({ ...NONE, entries: entries(49, 49, 12) }), isStorageError('closed'));
+        s = await h.open(DEFAULT_IDENTITY);
+        const st = await s.load();
+        const k = st.hardState.currentTerm;
+        assert.ok(k >= acked.length && k <= 12, `reopened at batch ${k}, ${acked.length} were acknowledged`);
+        assert.deepEqual(shape(st.entries), shape(Array.from({ length: k }, (_, i) => entries(i * 4 + 1, i * 4 + 4, i + 1)).flat()));
+        await s.close();
       });
     });
 

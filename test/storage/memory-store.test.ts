@@ -41,7 +41,7 @@ describe('MemoryLogStore', () => {
     await a.write({ hardState: { currentTerm: 1, votedFor: 0 }, snapshot: null, entries: entries(1, 3, 1) });
     let resolved = false;
     void a.write({ hardState: { currentTerm: 2, votedFor: 2 }, snapshot: null, entries: entries(2, 6, 2) }).then(() => (resolved = true));
-    a.crash(); // before the microtask that would make it durable
+    void a.crash(); // before the microtask that would make it durable
     await new Promise((r) => setImmediate(r));
     assert.equal(resolved, false);
     await assert.rejects(a.write({ ...NONE, entries: entries(4, 4, 1) }), StorageError);
@@ -75,6 +75,7 @@ describe('MemoryLogStore', () => {
       (await b.load()).entries.map((e) => [e.index, e.term]),
       [[1, 7]],
     );
+    await a.close(); // its dropped write does not hold close() up
   });
 
   it('keeps a committed version intact while later versions append and truncate', async () => {

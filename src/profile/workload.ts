@@ -1,0 +1,251 @@
+/**
+ * Replication workloads driven through the public Cluster API, shared by the benchmark suite
+ * (bench/) and the profiler (src/cli/profile.ts).
+ *
+ * Nothing here spins: proposals are issued when the leader's apply stream reports commits
+ * (onApply), so the main thread sleeps between apply batches and leaves the cores to the peers.
+ */
+import { serialize } from 'node:v8';
+import type { ApplyMsg, Cluster } from '../cluster/cluster.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `p`, or `fallback` once `ms` have passed, whichever comes first; the timer is cleared either
+ * way, so a finished race never keeps the process alive.
+ */
+export function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A command whose encoded form (what the log stores: the structured-clone bytes of a Uint8Array)
+ * is exactly `bytes` long, so "64-byte commands" means 64 bytes per entry in the log.
+ */
+export function commandOfSize(bytes: number): Uint8Array {
+  for (let n = Math.max(0, bytes - 12); n <= bytes; n++) {
+    if (serialize(new Uint8Array(n)).length === bytes) {
+      const cmd = new Uint8Array(n);
+      for (let i = 0; i < n; i++) cmd[i] = (i * 31 + 7) & 0xff;
+      return cmd;
+    }
+  }
+  throw new RangeError(`no Uint8Array encodes to exactly ${bytes} bytes (the smallest command is ${serialize(new Uint8Array(0)).length} bytes)`);
+}
+
+/** Resolves when the leader's apply stream (onApply) has reached an index. */
+export class LeaderApplies {
+  /** The highest index the leader has applied, as seen here. */
+  appliedIndex = 0;
+  private readonly waiters = new Map<number, () => void>();
+  private readonly off: () => void;
+
+  constructor(
+    cluster: Cluster,
+    private readonly leader: number,
+  ) {
+    this.off = cluster.onApply(this.listener);
+  }
+
+  private readonly listener = (peer: number, msg: ApplyMsg): void => {
+    if (peer !== this.leader || msg.type !== 'entry') return;
+    this.appliedIndex = msg.index;
+    const w = this.waiters.get(msg.index);
+    if (w) {
+      this.waiters.delete(msg.index);
+      w();
+    }
+  };
+
+  /** Resolves once `index` is applied on the leader (at once if it already is). */
+  wait(index: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.set(index, resolve));
+  }
+
+  close(): void {
+    this.off();
+    this.waiters.clear();
+  }
+}
+
+/**
+ * Finds the leader and proves it can commit: a probe command proposed to it is applied on it.
+ * Polls state() every 20 ms; throws after `timeoutMs`.
+ */
+export async function waitForLeader(cluster: Cluster, timeoutMs = 10_000, among?: readonly number[]): Promise<number> {
+  const peers = among ?? Array.from({ length: cluster.peers }, (_, i) => i);
+  const deadline = performance.now() + timeoutMs;
+  const probe = new Uint8Array(1);
+  while (performance.now() < deadline) {
+    let leader = -1;
+    let term = -1;
+    for (const i of peers) {
+      if (!cluster.isUp(i)) continue;
+      try {
+        const s = await cluster.state(i);
+        if (s.isLeader && s.term > term) {
+          leader = i;
+          term = s.term;
+        }
+      } catch {
+        /* down or restarting */
+      }
+    }
+    if (leader >= 0) {
+      const applies = new LeaderApplies(cluster, leader);
+      try {
+        const r = await cluster.propose(leader, probe);
+        if (r.isLeader) {
+          const ok = await within(applies.wait(r.index).then(() => true), 2000, false);
+          if (ok) return leader;
+        }
+      } catch {
+        /* lost it meanwhile */
+      } finally {
+        applies.close();
+      }
+    }
+    await sleep(20);
+  }
+  throw new Error(`no leader that commits within ${timeoutMs} ms`);
+}
+
+export interface PumpOptions {
+  readonly cluster: Cluster;
+  readonly leader: number;
+  /** Proposals kept outstanding: proposed and not yet applied on the leader. */
+  readonly outstanding: number;
+  /** Any structured-cloneable value; commandOfSize() gives one of an exact size. */
+  readonly command: unknown;
+  /** true: refill with one proposeBatch call per apply batch (the fast path); false: one propose() per command. */
+  readonly batch: boolean;
+  /** Called as each proposal call is made (t: performance.now()) and with its first index once it returns. */
+  readonly onProposed?: (t: number, firstIndex: number, count: number) => void;
+  /** Called once per apply batch of the leader with the batch's index range (t: at its first entry). */
+  readonly onApplied?: (t: number, lo: number, hi: number) => void;
+}
+
+/**
+ * Keeps `outstanding` proposals in flight on the leader, steadily: every apply batch the leader
+ * streams back tops the window up again (one proposeBatch call, or one propose() per command),
+ * from a microtask after that batch's listeners ran. The main thread only ever waits on the
+ * apply stream; it never polls or spins.
+ */
+export class Pump {
+  /** Commands proposed and applied (on the leader) since start(). */
+  proposed = 0;
+  applied = 0;
+  error: Error | null = null;
+  private readonly o: PumpOptions;
+  private readonly full: unknown[];
+  private running = false;
+  private queued = false;
+  private batchLo = 0;
+  private batchHi = 0;
+  private batchT = 0;
+  private off: (() => void) | null = null;
+  private waiters: { n: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  constructor(options: PumpOptions) {
+    if (!(Number.isInteger(options.outstanding) && options.outstanding >= 1)) throw new RangeError('outstanding must be a positive integer');
+    this.o = options;
+    this.full = new Array<unknown>(options.outstanding).fill(options.command);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.off ??= this.o.cluster.onApply(this.listener);
+    this.refill();
+  }
+
+  /** Resolves once `n` commands have been applied since start(); rejects if the workload fails. */
+  waitApplied(n: number): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    if (this.applied >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ n, resolve, reject });
+    });
+  }
+
+  /** Stops proposing and waits (at most timeoutMs) for what is outstanding to apply. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    this.running = false;
+    const drained = this.waitApplied(this.proposed).then(() => true);
+    try {
+      const ok = await within(drained, timeoutMs, false);
+      if (!ok) throw new Error(`${this.proposed - this.applied} proposals still outstanding after ${timeoutMs} ms`);
+    } finally {
+      drained.catch(() => undefined);
+      this.off?.();
+      this.off = null;
+    }
+  }
+
+  /** Ends the workload with an error: waits reject, nothing more is proposed. */
+  abort(err: Error): void {
+    this.fail(err);
+  }
+
+  private readonly listener = (peer: number, msg: ApplyMsg): void => {
+    if (peer !== this.o.leader || msg.type !== 'entry') return;
+    this.applied++;
+    if (!this.queued) {
+      this.queued = true;
+      this.batchLo = msg.index;
+      this.batchT = performance.now();
+      queueMicrotask(this.afterBatch);
+    }
+    this.batchHi = msg.index;
+  };
+
+  private readonly afterBatch = (): void => {
+    this.queued = false;
+    this.o.onApplied?.(this.batchT, this.batchLo, this.batchHi);
+    if (this.waiters.length > 0) {
+      const keep: typeof this.waiters = [];
+      for (const w of this.waiters) {
+        if (this.applied >= w.n) w.resolve();
+        else keep.push(w);
+      }
+      this.waiters = keep;
+    }
+    if (this.running) this.refill();
+  };
+
+  private refill(): void {
+    const room = this.o.outstanding - (this.proposed - this.applied);
+    if (room <= 0 || this.error) return;
+    this.proposed += room;
+    const { cluster, leader } = this.o;
+    if (this.o.batch) {
+      const t = performance.now();
+      const list = room === this.full.length ? this.full : this.full.slice(0, room);
+      cluster.proposeBatch(leader, list).then((r) => this.proposedOk(r.isLeader, t, r.index, room), this.fail);
+    } else {
+      for (let k = 0; k < room; k++) {
+        const t = performance.now();
+        cluster.propose(leader, this.o.command).then((r) => this.proposedOk(r.isLeader, t, r.index, 1), this.fail);
+      }
+    }
+  }
+
+  private proposedOk(isLeader: boolean, t: number, index: number, count: number): void {
+    if (!isLeader) {
+      this.fail(new Error(`peer ${this.o.leader} lost leadership during the workload`));
+      return;
+    }
+    this.o.onProposed?.(t, index, count);
+  }
+
+  private readonly fail = (err: unknown): void => {
+    if (this.error) return;
+    this.error = err instanceof Error ? err : new Error(String(err));
+    this.running = false;
+    for (const w of this.waiters) w.reject(this.error);
+    this.waiters = [];
+  };
+}
