@@ -1,9 +1,10 @@
-import { deserialize, serialize } from 'node:v8';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ClosedError, InvalidArgumentError, PeerDownError, RaftworkError } from '../errors.js';
 import { decodeApplied } from '../peer/apply-stream.js';
+import { decodeCommand, encodeCommand } from './command-codec.js';
+import { packCommands } from '../peer/command-batch.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from '../peer/protocol.js';
 import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
 import { prepareDataDir, removeDataDir, type DataDir } from './data-dir.js';
@@ -44,6 +45,28 @@ interface PeerSlot {
 }
 
 const WORKER_URL = new URL('../peer/worker.js', import.meta.url);
+
+/**
+ * An applied command. Decoding it is deferred to the first read of `command`: every peer's apply
+ * stream reaches the main thread, and most listeners read only some of it.
+ */
+class AppliedEntry {
+  readonly type = 'entry' as const;
+  private decoded = false;
+  private value: unknown;
+  constructor(
+    readonly index: number,
+    readonly term: number,
+    private readonly bytes: Uint8Array,
+  ) {}
+  get command(): unknown {
+    if (!this.decoded) {
+      this.value = decodeCommand(this.bytes);
+      this.decoded = true;
+    }
+    return this.value;
+  }
+}
 
 /**
  * A Raft cluster of N peers, each in its own worker thread, talking over MessagePorts through a
@@ -97,7 +120,7 @@ export class Cluster {
    * once, as 6.824's Start(): never waits for the commit; index -1 and isLeader false otherwise.
    */
   async propose(i: number, command: unknown): Promise<ProposeReply> {
-    const bytes = toBytes(command, 'propose');
+    const bytes = encodeCommand(command, 'propose');
     return this.call(i, 'propose', (r) => r.propose(bytes));
   }
 
@@ -107,8 +130,8 @@ export class Cluster {
    */
   async proposeBatch(i: number, commands: readonly unknown[]): Promise<ProposeReply> {
     if (!Array.isArray(commands)) throw new InvalidArgumentError('proposeBatch needs an array of commands');
-    const list = commands.map((c) => toBytes(c, 'proposeBatch'));
-    return this.call(i, 'proposeBatch', (r) => r.proposeBatch(list));
+    const packed = packCommands(commands.map((c) => encodeCommand(c, 'proposeBatch')));
+    return this.call(i, 'proposeBatch', (r) => r.proposePacked(Comlink.transfer(packed, [packed.buffer])));
   }
 
   async state(i: number): Promise<PeerState> {
@@ -377,9 +400,7 @@ export class Cluster {
   private deliver(peer: number, buf: Uint8Array): void {
     let msgs: ApplyMsg[];
     try {
-      msgs = decodeApplied(buf).map((m) =>
-        m.type === 'entry' ? { type: 'entry', index: m.index, term: m.term, command: deserialize(m.command) } : m,
-      );
+      msgs = decodeApplied(buf).map((m) => (m.type === 'entry' ? new AppliedEntry(m.index, m.term, m.command) : m));
     } catch (err) {
       console.error(`raftwork: malformed apply batch from peer ${peer}:`, err);
       return;
@@ -428,15 +449,6 @@ function newSlot(id: number): PeerSlot {
   const down = Promise.reject<never>(new Error('not started'));
   down.catch(() => undefined);
   return { id, life: 0, up: false, worker: null, remote: null, applyPort: null, down, goDown: () => undefined, lastLogBytes: 0 };
-}
-
-/** Commands cross threads and sit in the log as bytes: the structured-clone serialization. */
-function toBytes(command: unknown, what: string): Uint8Array {
-  try {
-    return serialize(command);
-  } catch (err) {
-    throw new InvalidArgumentError(`${what}: a command must be structured-cloneable (numbers, strings, plain objects, Uint8Array, ...): ${(err as Error).message}`);
-  }
 }
 
 function delay(ms: number): Promise<void> {

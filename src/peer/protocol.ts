@@ -57,6 +57,8 @@ export interface PeerControl {
   propose(command: Uint8Array): ProposeReply;
   /** Appends many commands in one call: the fast path for high throughput. */
   proposeBatch(commands: Uint8Array[]): ProposeReply;
+  /** proposeBatch with the commands packed in one transferred buffer (command-batch.ts). */
+  proposePacked(packed: Uint8Array): ProposeReply;
   state(): PeerState;
   /** Rejects with a message when the index is above lastApplied. */
   snapshot(index: LogIndex, data: Uint8Array): Promise<void>;

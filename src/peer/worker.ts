@@ -13,6 +13,7 @@ import { Endpoint } from '../transport/endpoint.js';
 import { encodeApplied } from './apply-stream.js';
 import { PeerDriver } from './driver.js';
 import { openPeerStore } from './open-store.js';
+import { unpackCommands } from './command-batch.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from './protocol.js';
 import type { PeerService, ServiceFactory } from './service.js';
 import type { LogStore } from '../storage/log-store.js';
@@ -141,6 +142,9 @@ const control: PeerControl = {
     if (stages !== null && r.ok) stages.received(r.index, r.index);
     const term = running().core.status().term;
     return r.ok ? { index: r.index, term: r.term, isLeader: true } : ({ index: -1, term, isLeader: false } satisfies ProposeReply);
+  },
+  proposePacked(packed) {
+    return control.proposeBatch(unpackCommands(packed));
   },
   proposeBatch(commands) {
     const r = running().proposeBatch(commands);
