@@ -1,0 +1,9 @@
+/**
+ * raftwork's public entry point.
+ */
+export { Cluster, type ApplyListener, type ApplyMsg, type ClusterStats } from './cluster/cluster.js';
+export type { ClusterOptions } from './cluster/options.js';
+export type { PeerState, ProposeReply } from './peer/protocol.js';
+export type { NetworkOptions } from './transport/fault-table.js';
+export { RaftworkError, InvalidArgumentError, PeerDownError, ClosedError, DataDirError } from './errors.js';
+export { StorageError } from './storage/log-store.js';
