@@ -39,6 +39,12 @@ export class SafetyChecker {
   private entryIdentity = new Map<string, string>();
   /** index -> term of the committed entry there (from any peer's commitIndex). */
   private committedTerm = new Map<LogIndex, Term>();
+  /**
+   * index -> the term in which it was first seen committed: the observing peer's term, which is
+   * at or after the term of the leader that committed it (a follower learns commits from a
+   * leader of its own term).
+   */
+  private commitSeenInTerm = new Map<LogIndex, Term>();
   private maxCommitted = 0;
   /** index -> the content applied there, and the state machine's hash after applying it. */
   private appliedKey = new Map<LogIndex, string>();
@@ -89,8 +95,10 @@ export class SafetyChecker {
     for (let i = Math.max(this.lastCommit[peer]!, log.snapshotIndex) + 1; i <= st.commitIndex; i++) {
       const t = log.term(i);
       const known = this.committedTerm.get(i);
-      if (known === undefined) this.committedTerm.set(i, t);
-      else if (known !== t) {
+      if (known === undefined) {
+        this.committedTerm.set(i, t);
+        this.commitSeenInTerm.set(i, st.term);
+      } else if (known !== t) {
         throw new InvariantViolation('StateMachineSafety', `index ${i} committed with term ${known} on one peer and ${t} on peer ${peer}`);
       }
       if (i > this.maxCommitted) this.maxCommitted = i;
@@ -98,12 +106,18 @@ export class SafetyChecker {
     this.lastCommit[peer] = st.commitIndex;
   }
 
-  /** Leader Completeness: a new leader holds every entry committed before its term. */
+  /**
+   * Leader Completeness: an entry committed in term t is in the log of every leader of a term
+   * above t. (A leader of an older term can still appear late, when votes for its term arrive
+   * long after: it holds no such promise, and its followers' higher terms depose it at once.)
+   */
   private checkCompleteness(peer: number, core: RaftCore): void {
     const log = core.log;
+    const term = core.status().term;
     for (let i = log.snapshotIndex + 1; i <= this.maxCommitted; i++) {
       const t = this.committedTerm.get(i);
-      if (t !== undefined && log.term(i) !== t) {
+      const seen = this.commitSeenInTerm.get(i);
+      if (t !== undefined && seen !== undefined && seen < term && log.term(i) !== t) {
         throw new InvariantViolation(
           'LeaderCompleteness',
           `leader ${peer} of term ${core.status().term} lacks committed entry ${i} (term ${t}); it has term ${log.term(i)}`,

@@ -4,4 +4,13 @@ import type { SeedOptions } from './run-seed.js';
  * Seeds that once found a bug, kept so the bug stays fixed. Add one line per bug found by the
  * swarm, with what it caught.
  */
-export const REGRESSION_SEEDS: readonly (SeedOptions & { readonly caught: string })[] = [];
+export const REGRESSION_SEEDS: readonly (SeedOptions & { readonly caught: string })[] = [
+  {
+    seed: 1857,
+    peers: 5,
+    profile: 'chaos',
+    caught:
+      'a checker bug: a peer cut off as a term-1 candidate became term-1 leader from late votes after ' +
+      'term 2 had committed entries; Leader Completeness binds only leaders of later terms',
+  },
+];
