@@ -7,3 +7,20 @@ export type { PeerState, ProposeReply } from './peer/protocol.js';
 export type { NetworkOptions } from './transport/fault-table.js';
 export { RaftworkError, InvalidArgumentError, PeerDownError, ClosedError, DataDirError } from './errors.js';
 export { StorageError } from './storage/log-store.js';
+export {
+  openStore,
+  Store,
+  KvClient,
+  NoQuorumError,
+  SessionExpiredError,
+  SizeLimitError,
+  StoreClosedError,
+  TypeMismatchError,
+  MAX_KEY_BYTES,
+  type StoreOptions,
+  type PeerStoreStats,
+  type ReadConsistency,
+  type ReadOptions,
+  type ScanOptions,
+  type Value,
+} from './kv/index.js';

@@ -83,11 +83,18 @@ export class Cluster {
   private readonly opts: ResolvedOptions;
   private readonly faults: FaultTable;
   private readonly slots: PeerSlot[];
-  /** userLinks[a][b]: the user wants a -> b up. */
+  /** userLinks[a][b]: partitions and one-way cuts leave a -> b up. */
   private readonly userLinks: boolean[][];
+  /** connected[i]: peer i is not disconnect()ed. */
+  private readonly connected: boolean[];
+  /** Apply batches that arrived before anyone subscribed (start() resolves after peers may commit). */
+  private earlyApplies: { peer: number; life: number; buf: Uint8Array }[] | null = [];
+  private earlyBytes = 0;
   private readonly listeners = new Set<ApplyListener>();
   private readonly dir: DataDir | null;
   private closed = false;
+  /** Restarts run one at a time: each wires its new worker to the peers running at that moment. */
+  private restarting: Promise<void> = Promise.resolve();
 
   private constructor(opts: ResolvedOptions, dir: DataDir | null) {
     this.opts = opts;
@@ -96,6 +103,7 @@ export class Cluster {
     this.dataDir = dir?.path ?? null;
     this.faults = new FaultTable(opts.peers);
     this.userLinks = Array.from({ length: opts.peers }, () => new Array<boolean>(opts.peers).fill(true));
+    this.connected = new Array<boolean>(opts.peers).fill(true);
     this.slots = Array.from({ length: opts.peers }, (_, id) => newSlot(id));
   }
 
@@ -142,6 +150,12 @@ export class Cluster {
   onApply(listener: ApplyListener): () => void {
     if (typeof listener !== 'function') throw new InvalidArgumentError('onApply needs a function (peer, msg) => void');
     this.listeners.add(listener);
+    const early = this.earlyApplies;
+    if (early) {
+      // Peers may commit and apply before start() resolves: the first subscriber gets all of it.
+      this.earlyApplies = null;
+      for (const { peer, life, buf } of early) if (this.slots[peer]!.life === life) this.deliver(peer, buf);
+    }
     return () => this.listeners.delete(listener);
   }
 
@@ -167,23 +181,20 @@ export class Cluster {
 
   // ------------------------------------------------------------------ faults
 
+  /** Cuts every link in and out of peer i, until connect(i) (across crash and restart too). */
   disconnect(i: number): void {
     this.checkPeer(i, 'disconnect');
-    for (let p = 0; p < this.peers; p++) {
-      if (p === i) continue;
-      this.userLinks[i]![p] = false;
-      this.userLinks[p]![i] = false;
-    }
+    this.connected[i] = false;
     this.syncLinks();
   }
 
+  /**
+   * Undoes disconnect(i): i's links to every connected peer come back, as in 6.824's connect.
+   * Links cut by partition() or setLink() stay cut until heal().
+   */
   connect(i: number): void {
     this.checkPeer(i, 'connect');
-    for (let p = 0; p < this.peers; p++) {
-      if (p === i) continue;
-      this.userLinks[i]![p] = true;
-      this.userLinks[p]![i] = true;
-    }
+    this.connected[i] = true;
     this.syncLinks();
   }
 
@@ -206,9 +217,11 @@ export class Cluster {
     this.syncLinks();
   }
 
+  /** Every link up: partitions, one-way cuts and disconnections all undone. */
   heal(): void {
     this.checkOpen('heal');
     for (const row of this.userLinks) row.fill(true);
+    this.connected.fill(true);
     this.syncLinks();
   }
 
@@ -256,9 +269,13 @@ export class Cluster {
     if (this.opts.storage === 'memory') {
       throw new InvalidArgumentError(`restart(${i}): storage 'memory' keeps nothing across a crash; start the cluster with storage 'lmdb' to crash and restart peers`);
     }
-    const slot = this.slots[i]!;
-    if (slot.up) await this.crash(i);
-    await this.spawn(i);
+    const run = this.restarting.then(async () => {
+      this.checkOpen('restart');
+      if (this.slots[i]!.up) await this.crash(i);
+      await this.spawn(i);
+    });
+    this.restarting = run.catch(() => undefined);
+    return run;
   }
 
   async stats(): Promise<ClusterStats> {
@@ -361,7 +378,8 @@ export class Cluster {
     slot.goDown = rejectDown;
     apply.port1.on('message', (buf: Uint8Array) => {
       if (slot.life !== life || !slot.up) return;
-      this.deliver(i, buf);
+      if (this.earlyApplies) this.keepEarly(i, buf);
+      else this.deliver(i, buf);
     });
     worker.on('error', (err) => {
       if (slot.life === life && slot.up) {
@@ -397,6 +415,18 @@ export class Cluster {
     this.syncLinks();
   }
 
+  /** Up to 64 MiB of apply batches are kept for the first subscriber; past that they are dropped, with a warning. */
+  private keepEarly(peer: number, buf: Uint8Array): void {
+    const early = this.earlyApplies!;
+    if (this.earlyBytes + buf.length > 64 * 1024 * 1024) {
+      console.warn('raftwork: no onApply listener yet; dropping the apply stream kept so far (over 64 MiB). Subscribe with cluster.onApply before proposing.');
+      this.earlyApplies = null;
+      return;
+    }
+    early.push({ peer, life: this.slots[peer]!.life, buf });
+    this.earlyBytes += buf.length;
+  }
+
   private deliver(peer: number, buf: Uint8Array): void {
     let msgs: ApplyMsg[];
     try {
@@ -416,12 +446,13 @@ export class Cluster {
     }
   }
 
-  /** Writes the effective links (user wants it up, both ends running) into the fault table. */
+  /** Writes the effective links (not cut, both ends connected and running) into the fault table. */
   private syncLinks(): void {
     for (let a = 0; a < this.peers; a++) {
       for (let b = 0; b < this.peers; b++) {
         if (a === b) continue;
-        this.faults.setLink(a, b, this.userLinks[a]![b]! && this.slots[a]!.up && this.slots[b]!.up);
+        const up = this.userLinks[a]![b]! && this.connected[a]! && this.connected[b]! && this.slots[a]!.up && this.slots[b]!.up;
+        this.faults.setLink(a, b, up);
       }
     }
   }

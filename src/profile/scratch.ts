@@ -13,7 +13,11 @@ export class Scratch {
   private readonly closers = new Set<() => Promise<unknown>>();
   private removed = false;
   private interrupted = false;
-  private readonly onExit = (): void => this.removeNow();
+  /** At exit, whatever else happened: remove again (a worker may have written after a removal). */
+  private readonly onExit = (): void => {
+    this.removed = false;
+    this.removeNow();
+  };
   private readonly onSignal = (signal: NodeJS.Signals): void => void this.interrupt(signal);
 
   private constructor(prefix: string) {

@@ -171,7 +171,7 @@ export function stageReport(input: StageInput): StageReport | null {
     stages: [
       row('proposed -> taken by the leader worker (main -> worker call)', s.hop),
       row('taken -> appended (leader issues the write)', s.wait),
-      row('appended -> durable on the leader (LMDB commit + fsync)', s.lDur),
+      row('appended -> durable on the leader (its storage write)', s.lDur),
       row('appended -> sent (AppendEntries to the transport)', s.send),
       row('sent -> received by a follower (write issued there)', s.wire),
       row('received -> durable on that follower', s.fDur),
@@ -189,4 +189,52 @@ export function stageReport(input: StageInput): StageReport | null {
       row('applied (onApply on the main thread)', m.applied),
     ],
   };
+}
+
+export interface BatchingRow {
+  readonly peer: number;
+  readonly role: 'leader' | 'follower';
+  /** Writes issued (Readies with entries) per second, and entries per write. */
+  readonly writesPerSec: number;
+  readonly entriesPerWrite: number;
+  /** Leader: AppendEntries carrying entries per second (all followers), and entries per message. */
+  readonly appendsPerSec: number;
+  readonly entriesPerAppend: number;
+  /** Readies drained per second (with or without entries). */
+  readonly readiesPerSec: number;
+}
+
+/** How much each peer batched while recording: writes, messages and entries per second. */
+export function batching(dumps: readonly (StageDump | null)[], leader: number): BatchingRow[] {
+  const out: BatchingRow[] = [];
+  for (const d of dumps) {
+    if (!d) continue;
+    let writes = 0;
+    let written = 0;
+    let appends = 0;
+    let sent = 0;
+    for (let k = 0; k < d.count; k++) {
+      const at = k * RECORD_FIELDS;
+      const kind = d.records[at]!;
+      const n = d.records[at + 3]! - d.records[at + 2]! + 1;
+      if (kind === Stage.Appended) {
+        writes++;
+        written += n;
+      } else if (kind === Stage.Sent) {
+        appends++;
+        sent += n;
+      }
+    }
+    const s = d.elapsedMs / 1000;
+    out.push({
+      peer: d.peer,
+      role: d.peer === leader ? 'leader' : 'follower',
+      writesPerSec: writes / s,
+      entriesPerWrite: writes > 0 ? written / writes : 0,
+      appendsPerSec: appends / s,
+      entriesPerAppend: appends > 0 ? sent / appends : 0,
+      readiesPerSec: d.readies / s,
+    });
+  }
+  return out;
 }

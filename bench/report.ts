@@ -1,0 +1,253 @@
+/**
+ * Bounds (each Raft figure against the machine limit that bounds it), the issue's targets, and
+ * the plain-text report.
+ */
+import { bytes, int, ms, pct, ratio, table } from '../src/profile/format.js';
+import { LMDB_BATCH } from './limits.js';
+import { ELECTION_TIMEOUT_MS } from './raft.js';
+import type { BenchReport, Bound, ElectionFigure, KvFigure, LatencyFigure, Limits, Target, ThroughputFigure } from './types.js';
+
+export function throughputBound(f: ThroughputFigure, l: Limits): Bound | null {
+  if (!Number.isFinite(f.commitsPerSec)) return null;
+  let what: string;
+  let value: number;
+  if (f.outstanding === 1) {
+    if (f.storage === 'lmdb') {
+      value = 1000 / (l.lmdbTxn.p50 + l.portRtt.p50);
+      what = '1 / (durable LMDB txn p50 + port round trip p50)';
+    } else {
+      value = 1000 / l.portRtt.p50;
+      what = '1 / port round trip p50';
+    }
+  } else if (f.storage === 'lmdb') {
+    value = l.lmdbConcurrent[f.peers]?.[f.size] ?? Number.NaN;
+    what = `durable lmdb-js puts/s per env, ${f.peers} envs at once, ${LMDB_BATCH} x ${f.size} B per txn`;
+  } else {
+    value = l.portPacked[f.size] ?? Number.NaN;
+    what = `entries/s through a MessagePort, 1024 x ${f.size} B per message`;
+  }
+  return Number.isFinite(value) ? { what, value, ratio: f.commitsPerSec / value } : null;
+}
+
+export function latencyBound(f: LatencyFigure, l: Limits): Bound | null {
+  if (!f.dist) return null;
+  const value = f.storage === 'lmdb' ? l.lmdbTxn.p50 + l.portRtt.p50 : l.portRtt.p50;
+  const what = f.storage === 'lmdb' ? 'durable LMDB txn p50 + port round trip p50' : 'port round trip p50';
+  return { what, value, ratio: f.dist.p50 / value };
+}
+
+export function kvBound(f: KvFigure, l: Limits): Bound | null {
+  if (f.what === 'put throughput') {
+    const value = l.lmdbConcurrent[f.peers]?.[f.size] ?? l.lmdbBatch[f.size];
+    if (!Number.isFinite(f.opsPerSec) || value === undefined) return null;
+    return { what: `durable lmdb-js puts/s per env, ${f.peers} envs at once, ${LMDB_BATCH} x ${f.size} B per txn`, value, ratio: f.opsPerSec / value };
+  }
+  if (!f.dist) return null;
+  if (f.what === 'put latency') {
+    const value = l.lmdbTxn.p50 + l.portRtt.p50;
+    return { what: 'durable LMDB txn p50 + port round trip p50', value, ratio: f.dist.p50 / value };
+  }
+  return { what: 'port round trip p50', value: l.portRtt.p50, ratio: f.dist.p50 / l.portRtt.p50 };
+}
+
+export function electionBound(f: ElectionFigure): Bound | null {
+  if (!f.dist) return null;
+  const value = ELECTION_TIMEOUT_MS[0];
+  return { what: `the shortest election timeout (${value} ms)`, value, ratio: f.dist.p50 / value };
+}
+
+export function targets(r: Pick<BenchReport, 'limits' | 'throughput' | 'latency' | 'election' | 'idle'>): Target[] {
+  const out: Target[] = [];
+  for (const [peers, goal] of [
+    [5, 200_000],
+    [3, 300_000],
+  ] as const) {
+    const f = r.throughput.find((t) => t.storage === 'lmdb' && t.peers === peers && t.size === 64 && t.outstanding === 1024 && t.call === 'proposeBatch');
+    out.push({
+      name: `commit throughput, ${peers} peers, 64 B, durable, 1024 outstanding`,
+      goal: `>= ${int(goal)}/s`,
+      measured: f ? (f.error ? `error: ${f.error}` : `${int(f.commitsPerSec)}/s`) : 'not measured',
+      met: f && !f.error ? f.commitsPerSec >= goal : null,
+    });
+  }
+  const lat = r.latency.find((t) => t.storage === 'lmdb' && t.peers === 3 && t.size === 64);
+  const bound = 1.3 * (r.limits.lmdbTxn.p50 + r.limits.portRtt.p50);
+  out.push({
+    name: 'sequential commit latency p50, 3 peers, durable',
+    goal: `<= 1.3 x (LMDB txn ${ms(r.limits.lmdbTxn.p50)} + round trip ${ms(r.limits.portRtt.p50)}) = ${ms(bound)}`,
+    measured: lat?.dist ? `${ms(lat.dist.p50)} (${ratio(lat.dist.p50 / (bound / 1.3))} the sum)` : lat?.error ? `error: ${lat.error}` : 'not measured',
+    met: lat?.dist ? lat.dist.p50 <= bound : null,
+  });
+  const crash = r.election.filter((e) => e.kind === 'crash' && e.dist).sort((a, b) => b.peers - a.peers)[0];
+  const tag = crash ? `, ${crash.peers} peers, ${crash.trials} trials` : '';
+  out.push({
+    name: `election after a leader crash, p50${tag}`,
+    goal: '<= 160 ms',
+    measured: crash?.dist ? ms(crash.dist.p50) : 'not measured',
+    met: crash?.dist ? crash.dist.p50 <= 160 : null,
+  });
+  out.push({
+    name: `election after a leader crash, p99${tag}`,
+    goal: '<= 300 ms',
+    measured: crash?.dist ? ms(crash.dist.p99) : 'not measured',
+    met: crash?.dist ? crash.dist.p99 <= 300 : null,
+  });
+  const idle = r.idle;
+  out.push({
+    name: `idle ${idle?.peers ?? 5}-peer cluster CPU (RSS stated)`,
+    goal: '< 2% of one core',
+    measured: idle && !idle.error ? `${pct(idle.cpuPct, 2)} of a core; RSS ${idle.rssMiB.toFixed(0)} MiB (${(idle.rssMiB - idle.rssBeforeMiB).toFixed(0)} MiB over the process before)` : 'not measured',
+    met: idle && !idle.error ? idle.cpuPct < 2 : null,
+  });
+  return out;
+}
+
+const dash = (s: string | undefined): string => s ?? '-';
+
+/** A fraction as a percentage with enough digits to be read: 0.4 -> "40%", 0.0123 -> "1.2%". */
+function share(v: number): string {
+  if (!Number.isFinite(v)) return '-';
+  const p = v * 100;
+  return `${p >= 10 ? p.toFixed(0) : p >= 1 ? p.toFixed(1) : p.toFixed(2)}%`;
+}
+
+export function renderText(r: BenchReport): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`raftwork bench  ${r.startedAt}  (${r.seconds.toFixed(0)} s${r.options.quick ? ', --quick' : ''})`);
+  out.push(`${m.cpus} x ${m.cpuModel}, ${int(m.memoryMiB)} MiB, ${m.platform} ${m.kernel}, Node ${m.node}, lmdb ${m.lmdb}, tinybench ${m.tinybench}${m.commit ? `, commit ${m.commit.slice(0, 10)}` : ''}`);
+  if (m.otherProcessesCpuPct !== null) {
+    const busy = m.otherProcessesCpuPct >= 5;
+    out.push(
+      `Other processes used ${m.otherProcessesCpuPct.toFixed(1)}% of the machine during the run (load average ${m.loadAvgAtStart.toFixed(1)} at the start)` +
+        (busy ? ': a shared machine; these figures are lower than a quiet machine gives.' : '.'),
+    );
+  }
+  out.push(`Clusters: default timing (election timeout ${r.cluster.electionTimeoutMs.join('-')} ms, heartbeat ${r.cluster.heartbeatMs} ms). ${r.cluster.note}`);
+
+  const l = r.limits;
+  out.push('\nMachine limits (this run)');
+  const lim: string[][] = [['limit', 'p50', 'p99', 'rate']];
+  lim.push(['MessagePort round trip, worker <-> worker, 8 B', ms(l.portRtt.p50), ms(l.portRtt.p99), '']);
+  for (const [s, v] of Object.entries(l.portPacked)) lim.push([`MessagePort, 1024 entries x ${bytes(Number(s))} packed per message`, '', '', `${int(v)} entries/s`]);
+  lim.push(['durable lmdb-js transaction, 1 put of 64 B (overlappingSync false)', ms(l.lmdbTxn.p50), ms(l.lmdbTxn.p99), '']);
+  for (const [s, v] of Object.entries(l.lmdbBatch)) lim.push([`durable lmdb-js transactions of ${LMDB_BATCH} puts x ${bytes(Number(s))}`, '', '', `${int(v)} puts/s`]);
+  for (const [n, bySize] of Object.entries(l.lmdbConcurrent)) {
+    for (const [s, v] of Object.entries(bySize)) lim.push([`  the same, ${n} environments at once (${n} threads), ${bytes(Number(s))}`, '', '', `${int(v)} puts/s each`]);
+  }
+  for (const [n, v] of Object.entries(l.lmdbConcurrentTxn)) lim.push([`durable 1-put transaction, ${n} environments at once (mean)`, ms(v), '', '']);
+  lim.push(['write 64 B + fdatasync', ms(l.fsync.p50), ms(l.fsync.p99), '']);
+  out.push(table(lim, ['l', 'r', 'r', 'r']));
+
+  if (r.throughput.length > 0) {
+    const perEntry = r.throughput.filter((f) => f.logBytesPerEntry !== null);
+    const sizes = [...new Set(perEntry.map((f) => f.size))].map((s) => {
+      const v = perEntry.filter((f) => f.size === s).map((f) => f.logBytesPerEntry!);
+      return `${bytes(s)} -> ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(0)} B`;
+    });
+    out.push(
+      '\nCommit throughput (commands applied on the leader per second; 1 outstanding uses propose(), more use proposeBatch();' +
+        `\n  slices: commits/s in each ${Math.max(...r.throughput.map((f) => f.windowMs)).toFixed(0)} ms of the run, p10-p90)` +
+        (sizes.length > 0 ? `\n  log bytes per entry as the leader counts them (stats().logBytes): ${sizes.join(', ')}` : ''),
+    );
+    const rows: string[][] = [['storage', 'peers', 'command', 'outstanding', 'call', 'commits/s', 'slices p10-p90', 'bound', 'of bound', 'bound is']];
+    for (const f of r.throughput) {
+      const w = f.windows ? `${int(f.windows.p10)}-${int(f.windows.p90)}` : '';
+      rows.push([
+        f.storage === 'lmdb' ? 'lmdb fsync' : 'memory',
+        String(f.peers),
+        bytes(f.size),
+        String(f.outstanding),
+        f.call,
+        f.error ? `error: ${f.error}` : int(f.commitsPerSec),
+        w,
+        f.bound ? int(f.bound.value) : '',
+        f.bound ? share(f.bound.ratio) : '',
+        dash(f.bound?.what),
+      ]);
+    }
+    out.push(table(rows, ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'l']));
+  }
+
+  if (r.latency.length > 0) {
+    out.push('\nCommit latency, sequential (propose() to onApply on the leader, one at a time)');
+    const rows: string[][] = [['storage', 'peers', 'command', 'samples', 'p50', 'p90', 'p99', 'max', 'bound', 'p50/bound', 'bound is']];
+    for (const f of r.latency) {
+      const d = f.dist;
+      rows.push([
+        f.storage === 'lmdb' ? 'lmdb fsync' : 'memory',
+        String(f.peers),
+        bytes(f.size),
+        d ? int(d.n) : '',
+        d ? ms(d.p50) : `error: ${f.error}`,
+        d ? ms(d.p90) : '',
+        d ? ms(d.p99) : '',
+        d ? ms(d.max) : '',
+        f.bound ? ms(f.bound.value) : '',
+        f.bound ? ratio(f.bound.ratio) : '',
+        dash(f.bound?.what),
+      ]);
+    }
+    out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
+  }
+
+  if (r.election.length > 0) {
+    out.push('\nElection latency (to the first command committed by a new leader and applied on it; durable LMDB)');
+    const rows: string[][] = [['after', 'peers', 'trials', 'p50', 'p90', 'p99', 'max', 'p50 / 150 ms']];
+    for (const f of r.election) {
+      const d = f.dist;
+      rows.push([
+        f.kind === 'crash' ? 'leader crash' : 'leader partitioned away',
+        String(f.peers),
+        String(f.trials),
+        d ? ms(d.p50) : '',
+        d ? ms(d.p90) : '',
+        d ? ms(d.p99) : '',
+        d ? ms(d.max) : '',
+        f.bound ? ratio(f.bound.ratio) : '',
+      ]);
+      if (f.error) rows.push(['', '', '', `error: ${f.error}`, '', '', '', '']);
+    }
+    out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  }
+
+  if (r.kv === null) out.push('\nKey-value store: not in this build; its figures join the suite when src/kv exists.');
+  else if (r.kv.length > 0) {
+    out.push('\nKey-value store (openStore(), durable, 64-byte values, one client)');
+    const rows: string[][] = [['figure', 'peers', 'outstanding', 'ops/s', 'p50', 'p90', 'p99', 'bound', 'vs bound', 'bound is']];
+    for (const f of r.kv) {
+      const d = f.dist;
+      const isRate = f.what === 'put throughput';
+      rows.push([
+        `${f.what}${f.consistency ? ` (${f.consistency})` : ''}`,
+        String(f.peers),
+        String(f.outstanding),
+        f.error ? `error: ${f.error}` : isRate ? int(f.opsPerSec) : '',
+        d ? ms(d.p50) : '',
+        d ? ms(d.p90) : '',
+        d ? ms(d.p99) : '',
+        f.bound ? (isRate ? int(f.bound.value) : ms(f.bound.value)) : '',
+        f.bound ? (isRate ? share(f.bound.ratio) : ratio(f.bound.ratio)) : '',
+        dash(f.bound?.what),
+      ]);
+    }
+    out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
+  }
+
+  if (r.idle) {
+    const i = r.idle;
+    out.push(
+      i.error
+        ? `\nIdle ${i.peers}-peer cluster: error: ${i.error}`
+        : `\nIdle ${i.peers}-peer cluster (durable, leader elected, nothing proposed; whole process over ${i.seconds} s): ` +
+            `CPU ${pct(i.cpuPct, 2)} of one core (the process alone: ${pct(i.baselineCpuPct, 2)}), ` +
+            `RSS ${i.rssMiB.toFixed(0)} MiB (${(i.rssMiB - i.rssBeforeMiB).toFixed(0)} MiB more than before the cluster started)`,
+    );
+  }
+
+  out.push('\nTargets (issue 4: 2 cores, 64-byte commands, durable)');
+  const t: string[][] = [['target', 'goal', 'measured', '']];
+  for (const x of r.targets) t.push([x.name, x.goal, x.measured, x.met === null ? '' : x.met ? 'met' : 'MISSED']);
+  out.push(table(t, ['l', 'l', 'l', 'l']));
+  return out.join('\n');
+}

@@ -1,0 +1,186 @@
+/**
+ * The KV state machine and its codec, on the memory store, without workers: command round
+ * trips, exactly-once sessions (retries, stale duplicates, expiry by the log's clock), the
+ * applied index written with the state, and snapshot/restore.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Entry } from '../../src/core/types.js';
+import { MemoryBacking, MemoryLogStore } from '../../src/storage/memory-store.js';
+import {
+  Op,
+  Result,
+  Writer,
+  decodeCommand,
+  decodeValue,
+  encodeClock,
+  encodeValue,
+  encodeWrite,
+  frame,
+  prefixEnd,
+  splitFrames,
+  type WriteRequest,
+} from '../../src/kv/codec.js';
+import { KvStateMachine } from '../../src/kv/state-machine.js';
+
+function cmd(clientId: number, seq: number, req: WriteRequest, ackedBelow = seq): Uint8Array {
+  const w = new Writer();
+  encodeWrite(w, clientId, seq, ackedBelow, req);
+  return w.finish();
+}
+
+class Log {
+  index = 0;
+  entries(...datas: Uint8Array[]): Entry[] {
+    return datas.map((data) => ({ index: ++this.index, term: 1, kind: 0, data }));
+  }
+  noop(): Entry[] {
+    return [{ index: ++this.index, term: 1, kind: 1, data: new Uint8Array(0) }];
+  }
+}
+
+function machine(backing = new MemoryBacking()): { sm: KvStateMachine; backing: MemoryBacking } {
+  const store = new MemoryLogStore(backing);
+  return { sm: new KvStateMachine(store, (err) => assert.fail(String(err))), backing };
+}
+
+function value(sm: KvStateMachine, key: string): unknown {
+  const v = sm.read(key);
+  return v === undefined ? undefined : decodeValue(v);
+}
+
+function results(sm: KvStateMachine, entries: Entry[]): Result[] {
+  const out: Result[] = [];
+  sm.apply(entries, (_i, _t, r) => out.push(r));
+  return out;
+}
+
+test('codec: commands, values and frames round-trip', () => {
+  const reqs: WriteRequest[] = [
+    { op: Op.Put, key: 'k', value: 'v' },
+    { op: Op.Put, key: 'ключ 🔑', value: new Uint8Array([0, 255]) },
+    { op: Op.Append, key: 'k', value: 'x'.repeat(300) },
+    { op: Op.Delete, key: 'k' },
+    { op: Op.Cas, key: 'k', expected: undefined, value: 'n' },
+    { op: Op.Cas, key: 'k', expected: 'é', value: new Uint8Array([1]) },
+  ];
+  for (const req of reqs) {
+    const c = decodeCommand(cmd(2 ** 52 - 1, 123456789, req, 77));
+    assert.equal(c.op, req.op);
+    if (!('clientId' in c)) return assert.fail('not a write');
+    assert.equal(c.clientId, 2 ** 52 - 1);
+    assert.equal(c.seq, 123456789);
+    assert.equal(c.ackedBelow, 77);
+    assert.equal(c.key, req.key);
+    if (req.value !== undefined) assert.deepEqual(decodeValue(c.value!), req.value);
+    if (req.op === Op.Cas) assert.deepEqual(c.expected === null ? undefined : decodeValue(c.expected), req.expected);
+  }
+  assert.deepEqual(decodeCommand(encodeClock(1_700_000_000_000, 5000)), { op: Op.Clock, ms: 1_700_000_000_000, timeoutMs: 5000 });
+  assert.throws(() => decodeCommand(new Uint8Array([1, 1])), /truncated/);
+  assert.throws(() => decodeCommand(new Uint8Array([42])), /unknown command/);
+  assert.deepEqual(decodeValue(encodeValue('hé')), 'hé');
+  const w = new Writer(4);
+  frame(w, (x) => x.str('one'));
+  frame(w, (x) => x.raw(new Uint8Array(1000)));
+  const frames = splitFrames(w.finish());
+  assert.equal(frames.length, 2);
+  assert.equal(frames[1]!.length, 1000);
+  assert.deepEqual([...prefixEnd(Buffer.from('ab'))!], [...Buffer.from('ac')]);
+  assert.deepEqual([...prefixEnd(new Uint8Array([1, 255, 255]))!], [2]);
+  assert.equal(prefixEnd(new Uint8Array([255])), null);
+});
+
+test('sessions: a retry gets the first result, a stale duplicate does nothing, results below ackedBelow are forgotten', () => {
+  const { sm } = machine();
+  const log = new Log();
+  assert.deepEqual(results(sm, log.entries(cmd(7, 1, { op: Op.Put, key: 'c', value: '0' }))), [Result.Ok]);
+  const cas = cmd(7, 2, { op: Op.Cas, key: 'c', expected: '0', value: '1' }, 1);
+  // The same cas three times (a retry, a duplicate): applied once, the same answer each time.
+  assert.deepEqual(results(sm, log.entries(cas, cas, cas)), [Result.True, Result.True, Result.True]);
+  assert.equal(value(sm, 'c'), '1');
+  // The client has its answers up to seq 2: it says so with ackedBelow 3; seq 1 and 2 are dropped.
+  assert.deepEqual(results(sm, log.entries(cmd(7, 3, { op: Op.Append, key: 'c', value: '!' }, 3))), [Result.Ok]);
+  assert.deepEqual([...sm.sessions.get(7)!.results.keys()], [3]);
+  assert.deepEqual(results(sm, log.entries(cas)), [Result.Stale], 'a late duplicate of an answered write');
+  assert.equal(value(sm, 'c'), '1!');
+  // Many writes in flight at once, applied out of order: each once.
+  const a = cmd(9, 2, { op: Op.Append, key: 'p', value: 'b' }, 1);
+  const b = cmd(9, 1, { op: Op.Append, key: 'p', value: 'a' }, 1);
+  assert.deepEqual(results(sm, log.entries(a, b, a, b)), [Result.Ok, Result.Ok, Result.Ok, Result.Ok]);
+  assert.equal(value(sm, 'p'), 'ba');
+  // An unknown client that has had answers before (ackedBelow > 1): its session expired.
+  assert.deepEqual(results(sm, log.entries(cmd(11, 5, { op: Op.Put, key: 'x', value: 'y' }, 4))), [Result.SessionExpired]);
+  assert.equal(value(sm, 'x'), undefined);
+});
+
+test('operations: delete and cas report what they found; append checks type and size', () => {
+  const { sm } = machine();
+  const log = new Log();
+  let seq = 0;
+  const run = (req: WriteRequest) => results(sm, log.entries(cmd(1, ++seq, req)))[0];
+  assert.equal(run({ op: Op.Delete, key: 'k' }), Result.False);
+  assert.equal(run({ op: Op.Cas, key: 'k', expected: undefined, value: 'a' }), Result.True);
+  assert.equal(run({ op: Op.Cas, key: 'k', expected: undefined, value: 'b' }), Result.False);
+  assert.equal(run({ op: Op.Cas, key: 'k', expected: new Uint8Array([97]), value: 'b' }), Result.False, 'bytes never equal a string');
+  assert.equal(run({ op: Op.Append, key: 'k', value: new Uint8Array([1]) }), Result.TypeMismatch);
+  assert.equal(run({ op: Op.Delete, key: 'k' }), Result.True);
+  assert.equal(value(sm, 'k'), undefined);
+  assert.equal(run({ op: Op.Put, key: 'x'.repeat(1025), value: 'v' }), Result.TooLarge, 'keys over 1024 bytes');
+});
+
+test('the applied index is stored with the state it covers; what was not flushed is replayed', async () => {
+  const { sm, backing } = machine();
+  const log = new Log();
+  sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
+  sm.apply(log.noop(), null);
+  assert.equal(value(sm, 'a'), '1', 'applied writes are readable before they are stored');
+  await sm.whenFlushed();
+  sm.apply(log.entries(cmd(1, 2, { op: Op.Put, key: 'a', value: '2' }, 2)), null);
+  // A "crash" now: the last apply was not flushed yet.
+  sm.stop();
+  const again = machine(backing).sm;
+  assert.equal(again.applied, 2, 'restarts at the last stored applied index');
+  assert.equal(value(again, 'a'), '1');
+  assert.equal(again.sessions.get(1)!.results.get(1), Result.Ok);
+  // Replaying the entry after it applies it once.
+  again.apply([{ index: 3, term: 1, kind: 0, data: cmd(1, 2, { op: Op.Put, key: 'a', value: '2' }, 2) }], null);
+  assert.equal(value(again, 'a'), '2');
+});
+
+test('snapshots: restore reproduces the state byte for byte; reads see it at once', async () => {
+  const a = machine().sm;
+  const log = new Log();
+  const cmds: Uint8Array[] = [];
+  for (let i = 0; i < 50; i++) cmds.push(cmd(1 + (i % 3), 1 + Math.floor(i / 3), { op: i % 5 === 0 ? Op.Delete : Op.Append, key: `k${i % 7}`, value: `${i};` }, 1));
+  a.apply(log.entries(encodeClock(1000, 60_000), ...cmds), null);
+  const data = a.snapshotData();
+  const b = machine().sm;
+  b.apply(new Log().entries(cmd(99, 1, { op: Op.Put, key: 'other', value: 'gone' })), null);
+  await b.whenFlushed();
+  b.restore({ index: log.index, term: 1, data });
+  assert.equal(b.applied, log.index);
+  assert.equal(value(b, 'other'), undefined, 'the old state is gone at once');
+  for (let k = 0; k < 7; k++) assert.deepEqual(value(b, `k${k}`), value(a, `k${k}`));
+  assert.deepEqual(Buffer.from(b.snapshotData()), Buffer.from(data));
+  await b.whenFlushed();
+  assert.deepEqual(Buffer.from(b.snapshotData()), Buffer.from(data), 'and the same once stored');
+  assert.equal(b.scanTable('', null, 100, 1 << 20).pairs.length, [...Array(7).keys()].filter((k) => value(a, `k${k}`) !== undefined).length);
+});
+
+test('sessions expire by the clock in the log, the same way on every replica', () => {
+  const feed = (sm: KvStateMachine) => {
+    const log = new Log();
+    sm.apply(log.entries(encodeClock(10_000, 1000), cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
+    sm.apply(log.entries(encodeClock(10_500, 1000), cmd(2, 1, { op: Op.Put, key: 'b', value: '1' })), null);
+    // Client 2 stays busy; client 1 goes idle.
+    for (let t = 11_000, s = 2; t <= 13_000; t += 250, s++) sm.apply(log.entries(encodeClock(t, 1000), cmd(2, s, { op: Op.Put, key: 'b', value: String(s) })), null);
+    // A clock that goes back (a new leader with a slower clock) never moves time back.
+    sm.apply(log.entries(encodeClock(5_000, 1000)), null);
+    return sm;
+  };
+  const a = feed(machine().sm);
+  const b = feed(machine().sm);
+  assert.deepEqual([...a.sessions.keys()], [2]);
+  assert.equal(a.clock, 13_000);
+  assert.deepEqual(Buffer.from(a.snapshotData()), Buffer.from(b.snapshotData()));
+});
