@@ -1,7 +1,7 @@
 /**
  * raftwork's public entry point.
  */
-export { Cluster, type ApplyListener, type ApplyMsg, type ClusterStats } from './cluster/cluster.js';
+export { Cluster, type ApplyListener, type ApplyMsg, type ClusterStats, type PeerProfiler } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/options.js';
 export type { PeerState, ProposeReply } from './peer/protocol.js';
 export type { NetworkOptions } from './transport/fault-table.js';

@@ -14,7 +14,6 @@ import { Cluster } from '../cluster/cluster.js';
 import { CpuProfiler } from '../profile/cpu-profiler.js';
 import { selfTimes, type CpuProfile, type SelfTimes } from '../profile/cpu-analysis.js';
 import { int, ms, pct, table } from '../profile/format.js';
-import { peerControl } from '../profile/peer-control.js';
 import { Scratch } from '../profile/scratch.js';
 import type { StageDump } from '../profile/stage-log.js';
 import { batching, stageReport, type BatchingRow, type StageReport } from '../profile/stage-report.js';
@@ -177,7 +176,7 @@ async function main(): Promise<void> {
         let best = { offset: Number.NaN, within: Infinity };
         for (let k = 0; k < 10; k++) {
           const t0 = performance.now();
-          const tw = await peerControl(cluster, i).startStages(performance.timeOrigin);
+          const tw = await cluster.profiler(i).startStages(performance.timeOrigin);
           const t1 = performance.now();
           if ((t1 - t0) / 2 < best.within) best = { offset: tw - (t0 + t1) / 2, within: (t1 - t0) / 2 };
         }
@@ -190,7 +189,7 @@ async function main(): Promise<void> {
 
     const mainProfiler = new CpuProfiler();
     if (o.cpu) {
-      await Promise.all(all.map((i) => peerControl(cluster, i).startProfile(o.samplingUs)));
+      await Promise.all(all.map((i) => cluster.profiler(i).startProfile(o.samplingUs)));
       await mainProfiler.start(o.samplingUs);
     }
     recFrom = performance.now();
@@ -202,9 +201,9 @@ async function main(): Promise<void> {
     if (pump.error) throw pump.error;
 
     // Profiles stop first, so the cost calibration done by stopStages stays out of them.
-    const profiles = o.cpu ? await Promise.all(all.map((i) => peerControl(cluster, i).stopProfile())) : [];
+    const profiles = o.cpu ? await Promise.all(all.map((i) => cluster.profiler(i).stopProfile())) : [];
     const mainProfile = o.cpu ? await mainProfiler.stop() : null;
-    const dumps: (StageDump | null)[] = o.stages && !idle ? await Promise.all(all.map((i) => peerControl(cluster, i).stopStages())) : [];
+    const dumps: (StageDump | null)[] = o.stages && !idle ? await Promise.all(all.map((i) => cluster.profiler(i).stopStages())) : [];
     await pump.stop();
     untrack();
     await cluster.close();

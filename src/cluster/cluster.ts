@@ -6,6 +6,7 @@ import { decodeApplied } from '../peer/apply-stream.js';
 import { decodeCommand, encodeCommand } from './command-codec.js';
 import { packCommands } from '../peer/command-batch.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from '../peer/protocol.js';
+import type { StageDump } from '../profile/stage-log.js';
 import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
 import { prepareDataDir, removeDataDir, type DataDir } from './data-dir.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
@@ -19,6 +20,16 @@ export type ApplyMsg =
 export type { PeerState, ProposeReply } from '../peer/protocol.js';
 
 export type ApplyListener = (peer: number, msg: ApplyMsg) => void;
+
+/** The profiling calls of one peer's current worker (Cluster.profiler). */
+export interface PeerProfiler {
+  startProfile(intervalUs: number): Promise<void>;
+  /** The .cpuprofile JSON. */
+  stopProfile(): Promise<string>;
+  /** Starts stage timestamps on the clock of the thread whose timeOrigin is `epochMs`; returns the worker's "now". */
+  startStages(epochMs: number): Promise<number>;
+  stopStages(): Promise<StageDump | null>;
+}
 
 export interface ClusterStats {
   /** RPC requests (RequestVote, AppendEntries, InstallSnapshot) sent by each peer, as 6.824 counts them. */
@@ -167,6 +178,20 @@ export class Cluster {
       if (err instanceof RaftworkError) throw err;
       throw new InvalidArgumentError(`snapshot(${i}, ${index}): ${(err as Error).message}`);
     });
+  }
+
+  /**
+   * Peer i's profiling calls (the CPU profiler and the hot path's stage timestamps), for
+   * `npm run profile` and tools like it. Each call rejects if the peer goes down meanwhile.
+   */
+  profiler(i: number): PeerProfiler {
+    this.checkPeer(i, 'profiler');
+    return {
+      startProfile: (intervalUs) => this.call(i, 'startProfile', (r) => r.startProfile(intervalUs)),
+      stopProfile: () => this.call(i, 'stopProfile', (r) => r.stopProfile()),
+      startStages: (epochMs) => this.call(i, 'startStages', (r) => r.startStages(epochMs)),
+      stopStages: () => this.call(i, 'stopStages', (r) => r.stopStages()),
+    };
   }
 
   /** Calls the hosted service on peer i (Cluster.start({ service })). */
