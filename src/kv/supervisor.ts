@@ -62,8 +62,8 @@ export class Supervisor {
     const cluster = this.cluster;
     const crash = cluster.crash.bind(cluster);
     const rawRestart = cluster.restart.bind(cluster);
-    // One restart at a time: Cluster.restart wires the new worker only to peers that are up when
-    // it starts, so two concurrent restarts would leave the two peers without a link.
+    // One restart at a time, in the order asked (Cluster.restart also queues its own restarts;
+    // this chain keeps the supervisor's bookkeeping in the same order).
     const restart = (i: number): Promise<void> => {
       const p = this.restartChain.then(() => rawRestart(i));
       this.restartChain = p.catch(() => undefined);
