@@ -128,6 +128,13 @@ export interface WorkloadResult {
  * `clients` concurrent clients doing random operations on keys k0..k(keys-1), recorded. Every
  * value is unique (`c<client>.<n>;`), so appended pieces can be counted in the final values.
  */
+/** A promise a workload runs until, and the function that ends it. */
+export function stopSignal(): { until: Promise<void>; stop: () => void } {
+  let stop!: () => void;
+  const until = new Promise<void>((r) => (stop = r));
+  return { until, stop };
+}
+
 export async function runWorkload(store: Store, w: Workload): Promise<WorkloadResult> {
   const history = new History();
   let stop = false;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, type Store } from '../../src/kv/index.js';
 import { createRng } from '../../src/core/rng.js';
-import { checkAppends, runWorkload, sleep, testSeed } from './helpers.js';
+import { checkAppends, runWorkload, sleep, testSeed, stopSignal } from './helpers.js';
 
 /** The peer that leads (by the peers' own view), or -1. */
 async function leaderOf(store: Store): Promise<number> {
@@ -27,8 +27,7 @@ test('partitions: majority and minority sides, the leader on either; clients kee
   const rng = createRng(seed);
   const store = await openStore({ peers: 5, sync: false, seed, timeoutMs: 30_000 });
   try {
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 4, until, seed });
     for (let round = 0; round < 6; round++) {
       await sleep(400);
@@ -59,8 +58,7 @@ test('crashes and restarts of single peers, the leader included, while clients r
   const rng = createRng(seed);
   const store = await openStore({ peers: 5, sync: false, seed, timeoutMs: 30_000 });
   try {
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 4, until, seed });
     const down: number[] = [];
     for (let round = 0; round < 8; round++) {
@@ -92,8 +90,7 @@ test('every peer crashes and restarts at once, twice, while clients wait: nothin
   const seed = testSeed();
   const store = await openStore({ peers: 3, sync: false, seed, timeoutMs: 30_000 });
   try {
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 2, until, seed, mix: [1, 0, 3, 0, 0] });
     for (let round = 0; round < 2; round++) {
       await sleep(700);
@@ -122,8 +119,7 @@ test('partitions, crashes and an unreliable network together: linearizable', asy
   const store = await openStore({ peers: 5, sync: false, seed, timeoutMs: 30_000 });
   try {
     store.cluster.setNetwork({ reliable: false });
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 3, until, seed });
     for (let round = 0; round < 5; round++) {
       const order = [0, 1, 2, 3, 4].sort(() => rng.next() - 0.5);
@@ -150,8 +146,7 @@ test('lease reads under partitions that depose the leader: linearizable', async 
   const seed = testSeed();
   const store = await openStore({ peers: 5, sync: false, seed, timeoutMs: 30_000 });
   try {
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 3, until, seed, consistency: 'lease', mix: [6, 2, 2, 1, 0] });
     for (let round = 0; round < 4; round++) {
       await sleep(300);

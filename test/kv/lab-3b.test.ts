@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, type Store } from '../../src/kv/index.js';
 import { createRng } from '../../src/core/rng.js';
-import { runWorkload, sleep, testSeed, waitFor } from './helpers.js';
+import { runWorkload, sleep, testSeed, waitFor, stopSignal } from './helpers.js';
 
 interface Digest {
   appliedIndex: number;
@@ -37,8 +37,7 @@ test('snapshots under load: every log stays near maxLogBytes; linearizable; peer
   const maxLogBytes = 32 * 1024;
   const store = await openStore({ peers: 3, sync: false, seed, maxLogBytes });
   try {
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 20, until, seed, mix: [3, 4, 1, 1, 1] });
     let maxSeen = 0;
     for (let k = 0; k < 20; k++) {
@@ -68,8 +67,7 @@ test('a peer that falls behind the snapshot catches up by InstallSnapshot; a res
     const states = await Promise.all([0, 1, 2].map((i) => store.cluster.state(i)));
     const follower = states.findIndex((s) => !s.isLeader);
     await store.cluster.crash(follower);
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 10, until, seed, mix: [1, 3, 2, 1, 1] });
     await sleep(1500);
     const others = [0, 1, 2].filter((i) => i !== follower);
@@ -104,8 +102,7 @@ test('snapshots, crashes, partitions and an unreliable network together: lineari
   const store = await openStore({ peers: 5, sync: false, seed, maxLogBytes: 16 * 1024, timeoutMs: 30_000 });
   try {
     store.cluster.setNetwork({ reliable: false });
-    let done!: () => void;
-    const until = new Promise<void>((r) => (done = r));
+    const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 5, until, seed });
     for (let round = 0; round < 5; round++) {
       const order = [0, 1, 2, 3, 4].sort(() => rng.next() - 0.5);
