@@ -28,6 +28,8 @@ interface Options {
   storage: 'lmdb' | 'memory';
   size: number;
   outstanding: number;
+  /** Commands per proposeBatch call (0: the whole window in one call). */
+  chunk: number;
   batch: boolean;
   samplingUs: number;
   stages: boolean;
@@ -45,6 +47,7 @@ function options(argv: readonly string[]): Options {
     storage: 'string',
     size: 'number',
     outstanding: 'number',
+    chunk: 'number',
     single: 'boolean',
     'sampling-us': 'number',
     'no-stages': 'boolean',
@@ -63,6 +66,7 @@ function options(argv: readonly string[]): Options {
         '  --storage S        lmdb (durable, default) or memory',
         '  --size B           bytes per command in the log (default 64)',
         '  --outstanding N    proposals kept in flight (default 1024; 0 profiles an idle cluster)',
+        '  --chunk N          commands per proposeBatch call (default 256; 0: the whole window in one call)',
         '  --single           one propose() per command instead of proposeBatch',
         '  --sampling-us N    CPU profiler sampling interval (default 100)',
         '  --no-stages        no stage timestamps (CPU profiles only)',
@@ -89,6 +93,7 @@ function options(argv: readonly string[]): Options {
     storage,
     size: num('size', 64, (v) => Number.isInteger(v) && v >= 8 && v <= 1 << 20),
     outstanding: num('outstanding', 1024, (v) => Number.isInteger(v) && v >= 0),
+    chunk: num('chunk', 256, (v) => Number.isInteger(v) && v >= 0),
     batch: a.single !== true,
     samplingUs: num('sampling-us', 100, (v) => v >= 10),
     stages: a['no-stages'] !== true,
@@ -158,6 +163,7 @@ async function main(): Promise<void> {
       outstanding: Math.max(1, o.outstanding),
       command: commandOfSize(o.size),
       batch: o.batch,
+      ...(o.chunk > 0 ? { chunk: o.chunk } : {}),
       onProposed: (t, first, count) => {
         if (t >= recFrom && t <= recTo) proposals.push([t, first, count]);
       },

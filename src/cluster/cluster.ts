@@ -3,8 +3,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ClosedError, InvalidArgumentError, PeerDownError, RaftworkError } from '../errors.js';
 import { decodeApplied } from '../peer/apply-stream.js';
-import { decodeCommand, encodeCommand } from './command-codec.js';
-import { packCommands } from '../peer/command-batch.js';
+import { decodeCommand, encodeCommand, packCommandValues } from './command-codec.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from '../peer/protocol.js';
 import type { StageDump } from '../profile/stage-log.js';
 import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
@@ -61,6 +60,10 @@ const WORKER_URL = new URL('../peer/worker.js', import.meta.url);
  * An applied command. Decoding it is deferred to the first read of `command`: every peer's apply
  * stream reaches the main thread, and most listeners read only some of it.
  */
+/**
+ * An applied entry as listeners see it. The command's bytes stay a range of the batch buffer
+ * until a listener reads `command`, which decodes them once.
+ */
 class AppliedEntry {
   readonly type = 'entry' as const;
   private decoded = false;
@@ -68,16 +71,21 @@ class AppliedEntry {
   constructor(
     readonly index: number,
     readonly term: number,
-    private readonly bytes: Uint8Array,
+    private readonly buf: Uint8Array,
+    private readonly start: number,
+    private readonly end: number,
   ) {}
   get command(): unknown {
     if (!this.decoded) {
-      this.value = decodeCommand(this.bytes);
+      this.value = decodeCommand(this.buf.subarray(this.start, this.end));
       this.decoded = true;
     }
     return this.value;
   }
 }
+
+const appliedEntry = (index: number, term: number, buf: Uint8Array, start: number, end: number): AppliedEntry =>
+  new AppliedEntry(index, term, buf, start, end);
 
 /**
  * A Raft cluster of N peers, each in its own worker thread, talking over MessagePorts through a
@@ -149,7 +157,7 @@ export class Cluster {
    */
   async proposeBatch(i: number, commands: readonly unknown[]): Promise<ProposeReply> {
     if (!Array.isArray(commands)) throw new InvalidArgumentError('proposeBatch needs an array of commands');
-    const packed = packCommands(commands.map((c) => encodeCommand(c, 'proposeBatch')));
+    const packed = packCommandValues(commands, 'proposeBatch');
     return this.call(i, 'proposeBatch', (r) => r.proposePacked(Comlink.transfer(packed, [packed.buffer])));
   }
 
@@ -455,7 +463,7 @@ export class Cluster {
   private deliver(peer: number, buf: Uint8Array): void {
     let msgs: ApplyMsg[];
     try {
-      msgs = decodeApplied(buf).map((m) => (m.type === 'entry' ? new AppliedEntry(m.index, m.term, m.command) : m));
+      msgs = decodeApplied(buf, appliedEntry);
     } catch (err) {
       console.error(`raftwork: malformed apply batch from peer ${peer}:`, err);
       return;

@@ -28,14 +28,7 @@ export function encodeCommand(value: unknown, what: string): Uint8Array {
     out[0] = TAG_STRING;
     out.set(body, 1);
   } else {
-    let body: Uint8Array;
-    try {
-      body = serialize(value);
-    } catch (err) {
-      throw new InvalidArgumentError(
-        `${what}: a command must be structured-cloneable (numbers, strings, plain objects, Uint8Array, ...): ${(err as Error).message}`,
-      );
-    }
+    const body = serializeCommand(value, what);
     out = new Uint8Array(body.length + 1);
     out[0] = TAG_V8;
     out.set(body, 1);
@@ -44,6 +37,72 @@ export function encodeCommand(value: unknown, what: string): Uint8Array {
     throw new InvalidArgumentError(`${what}: the command is ${out.length} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; split it`);
   }
   return out;
+}
+
+/**
+ * The commands of a proposeBatch, encoded straight into the packed batch format of
+ * src/peer/command-batch.ts (u32 count, then u32 length + encoded command each): each packed
+ * command is the bytes encodeCommand gives, with one allocation for the whole batch instead of
+ * one per command. Byte arrays are copied once; strings are UTF-8 encoded in place; only other
+ * values go through a v8.serialize buffer of their own.
+ */
+export function packCommandValues(values: readonly unknown[], what: string): Uint8Array<ArrayBuffer> {
+  const n = values.length;
+  // Per command: its encoded length; v8 bodies are kept until the write pass.
+  const lengths = new Uint32Array(n);
+  let v8Bodies: (Uint8Array | undefined)[] | null = null;
+  let size = 4;
+  for (let k = 0; k < n; k++) {
+    const value = values[k];
+    let len: number;
+    if (value instanceof Uint8Array && value.constructor === Uint8Array) {
+      len = value.length + 1;
+    } else if (typeof value === 'string') {
+      len = Buffer.byteLength(value, 'utf8') + 1;
+    } else {
+      const body = serializeCommand(value, what);
+      (v8Bodies ??= new Array<Uint8Array | undefined>(n))[k] = body;
+      len = body.length + 1;
+    }
+    if (len > MAX_COMMAND_BYTES) {
+      throw new InvalidArgumentError(`${what}: command ${k} is ${len} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; split it`);
+    }
+    lengths[k] = len;
+    size += 4 + len;
+  }
+  const buf = new Uint8Array(size);
+  const view = new DataView(buf.buffer);
+  view.setUint32(0, n, true);
+  let at = 4;
+  for (let k = 0; k < n; k++) {
+    const value = values[k];
+    const len = lengths[k]!;
+    view.setUint32(at, len, true);
+    const body = at + 5;
+    const v8Body = v8Bodies?.[k];
+    if (v8Body !== undefined) {
+      buf[at + 4] = TAG_V8;
+      buf.set(v8Body, body);
+    } else if (typeof value === 'string') {
+      buf[at + 4] = TAG_STRING;
+      encoder.encodeInto(value, buf.subarray(body, body + len - 1));
+    } else {
+      buf[at + 4] = TAG_BYTES;
+      buf.set(value as Uint8Array, body);
+    }
+    at += 4 + len;
+  }
+  return buf;
+}
+
+function serializeCommand(value: unknown, what: string): Uint8Array {
+  try {
+    return serialize(value);
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `${what}: a command must be structured-cloneable (numbers, strings, plain objects, Uint8Array, ...): ${(err as Error).message}`,
+    );
+  }
 }
 
 export function decodeCommand(bytes: Uint8Array): unknown {

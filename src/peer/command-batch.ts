@@ -1,21 +1,8 @@
 /**
  * Many commands in one transferable buffer (u32 count, then u32 length + bytes each), so a batch
- * crosses to the worker as one message with no per-command clone.
+ * crosses to the worker as one message with no per-command clone. The main thread packs it
+ * (packCommandValues in src/cluster/command-codec.ts); the worker unpacks it here.
  */
-export function packCommands(commands: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let size = 4;
-  for (const c of commands) size += 4 + c.length;
-  const buf = new Uint8Array(size);
-  const view = new DataView(buf.buffer);
-  view.setUint32(0, commands.length, true);
-  let at = 4;
-  for (const c of commands) {
-    view.setUint32(at, c.length, true);
-    buf.set(c, at + 4);
-    at += 4 + c.length;
-  }
-  return buf;
-}
 
 /** The commands of a packed batch, as views into it (no copy). Throws on a malformed buffer. */
 export function unpackCommands(buf: Uint8Array): Uint8Array[] {

@@ -115,8 +115,15 @@ export interface PumpOptions {
   readonly outstanding: number;
   /** Any structured-cloneable value; commandOfSize() gives one of an exact size. */
   readonly command: unknown;
-  /** true: refill with one proposeBatch call per apply batch (the fast path); false: one propose() per command. */
+  /** true: refill with proposeBatch calls (the fast path); false: one propose() per command. */
   readonly batch: boolean;
+  /**
+   * With batch: the most commands one proposeBatch call carries (default: all of `outstanding`).
+   * A window split into several calls keeps several batches in the pipeline at once (one being
+   * written on the leader while the one before it is replicated), where one call for the whole
+   * window moves in lockstep: propose all, wait for all, propose all again.
+   */
+  readonly chunk?: number;
   /** Called as each proposal call is made (t: performance.now()) and with its first index once it returns. */
   readonly onProposed?: (t: number, firstIndex: number, count: number) => void;
   /** Called once per apply batch of the leader with the batch's index range (t: at its first entry). */
@@ -125,9 +132,11 @@ export interface PumpOptions {
 
 /**
  * Keeps `outstanding` proposals in flight on the leader, steadily: every apply batch the leader
- * streams back tops the window up again (one proposeBatch call, or one propose() per command),
- * from a microtask after that batch's listeners ran. The main thread only ever waits on the
- * apply stream; it never polls or spins.
+ * streams back tops the window up again (proposeBatch calls of at most `chunk` commands, or one
+ * propose() per command), from a microtask after that batch's listeners ran. Batched calls go
+ * one at a time: the next is made when the leader has taken the previous one, so the chunks of
+ * a window reach the leader in different event-loop turns and become separate, pipelined
+ * writes. The main thread only ever waits on the apply stream and its calls; it never polls.
  */
 export class Pump {
   /** Commands proposed and applied (on the leader) since start(). */
@@ -136,6 +145,9 @@ export class Pump {
   error: Error | null = null;
   private readonly o: PumpOptions;
   private readonly full: unknown[];
+  private readonly chunk: number;
+  /** A proposeBatch call is on its way to the leader (batched calls go one at a time). */
+  private calling = false;
   private running = false;
   private queued = false;
   private batchLo = 0;
@@ -146,8 +158,11 @@ export class Pump {
 
   constructor(options: PumpOptions) {
     if (!(Number.isInteger(options.outstanding) && options.outstanding >= 1)) throw new RangeError('outstanding must be a positive integer');
+    const chunk = options.chunk ?? options.outstanding;
+    if (!(Number.isInteger(chunk) && chunk >= 1)) throw new RangeError('chunk must be a positive integer');
     this.o = options;
-    this.full = new Array<unknown>(options.outstanding).fill(options.command);
+    this.chunk = Math.min(chunk, options.outstanding);
+    this.full = new Array<unknown>(this.chunk).fill(options.command);
   }
 
   start(): void {
@@ -212,15 +227,25 @@ export class Pump {
   };
 
   private refill(): void {
+    if (this.calling || this.error) return;
     const room = this.o.outstanding - (this.proposed - this.applied);
-    if (room <= 0 || this.error) return;
-    this.proposed += room;
+    if (room <= 0) return;
     const { cluster, leader } = this.o;
     if (this.o.batch) {
+      // A partial chunk only when the window is nearly full anyway: never dribble tiny calls.
+      const n = Math.min(room, this.chunk);
+      if (n < this.chunk && room < this.o.outstanding && this.proposed - this.applied > this.chunk) return;
+      this.proposed += n;
+      this.calling = true;
       const t = performance.now();
-      const list = room === this.full.length ? this.full : this.full.slice(0, room);
-      cluster.proposeBatch(leader, list).then((r) => this.proposedOk(r.isLeader, t, r.index, room), this.fail);
+      const list = n === this.full.length ? this.full : this.full.slice(0, n);
+      cluster.proposeBatch(leader, list).then((r) => {
+        this.calling = false;
+        this.proposedOk(r.isLeader, t, r.index, n);
+        if (this.running) this.refill();
+      }, this.fail);
     } else {
+      this.proposed += room;
       for (let k = 0; k < room; k++) {
         const t = performance.now();
         cluster.propose(leader, this.o.command).then((r) => this.proposedOk(r.isLeader, t, r.index, 1), this.fail);
