@@ -230,6 +230,19 @@ export function encodeBatch(msgs: readonly Message[]): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+/**
+ * The entries part of the last AppendEntries encoded on this thread. A leader sends the same
+ * entries (the same Entry objects, sliced from its log) to every follower in one flush; the
+ * first encoding is kept as a block of bytes and the others copy it whole, which costs one
+ * memcpy instead of encoding every entry again (for 1024 entries of 64 B, ~8 us against ~50 us
+ * per follower). Only runs of at least REUSE_MIN_ENTRIES are kept: below that encoding is cheap.
+ */
+const REUSE_MIN_ENTRIES = 16;
+let reuseFirst: Entry | null = null;
+let reuseLast: Entry | null = null;
+let reuseCount = 0;
+let reuseBlock: Uint8Array | null = null;
+
 function writeAppendEntries(dv: DataView, bytes: Uint8Array, at: number, m: AppendEntries): number {
   const prev = m.prevLogIndex;
   writeU64(dv, at, prev, 'prevLogIndex');
@@ -237,9 +250,21 @@ function writeAppendEntries(dv: DataView, bytes: Uint8Array, at: number, m: Appe
   writeU64(dv, at + 16, m.leaderCommit, 'leaderCommit');
   writeU64(dv, at + 24, m.round, 'round');
   const entries = m.entries;
-  dv.setUint32(at + 32, entries.length, true);
+  const n = entries.length;
+  dv.setUint32(at + 32, n, true);
   let off = at + 36;
-  for (let i = 0; i < entries.length; i++) {
+  if (n === 0) return off;
+  // Entry objects are immutable and a log slice is contiguous, so the same first and last
+  // object and the same count mean the same entries. The index check still runs on the first.
+  if (n === reuseCount && entries[0] === reuseFirst && entries[n - 1] === reuseLast && reuseBlock !== null) {
+    if (reuseFirst.index !== prev + 1) {
+      throw new EncodeError(`encodeBatch: AppendEntries entry 0 has index ${reuseFirst.index}, expected ${prev + 1}`);
+    }
+    bytes.set(reuseBlock, off);
+    return off + reuseBlock.length;
+  }
+  const start = off;
+  for (let i = 0; i < n; i++) {
     const e = entries[i]!;
     if (e.index !== prev + 1 + i) {
       throw new EncodeError(
@@ -256,6 +281,13 @@ function writeAppendEntries(dv: DataView, bytes: Uint8Array, at: number, m: Appe
     off += ENTRY_HEADER_BYTES;
     bytes.set(data, off);
     off += data.byteLength;
+  }
+  if (n >= REUSE_MIN_ENTRIES) {
+    // A copy: `bytes` is transferred (detached) when it is posted.
+    reuseBlock = bytes.slice(start, off);
+    reuseFirst = entries[0]!;
+    reuseLast = entries[n - 1]!;
+    reuseCount = n;
   }
   return off;
 }

@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
 import { EntryKind, MsgType, type Message } from '../../src/core/types.js';
 import {
   BATCH_HEADER_BYTES,
@@ -304,4 +305,51 @@ test('random corruption never throws and never yields out-of-range peers', () =>
     }
   }
   assert.ok(rejected > 0);
+});
+
+test('the same entries sent to several followers encode once and decode alike for each', () => {
+  const es = entries(40, 64, 48);
+  const toA = encodeBatch([appendEntries(0, 1, es, 40)]);
+  const toB = encodeBatch([appendEntries(0, 2, es, 40)]);
+  const toC = encodeBatch([appendEntries(0, 3, es, 40)]);
+  // Only the destination in the header differs.
+  assert.deepEqual(Buffer.from(toB).subarray(6), Buffer.from(toA).subarray(6));
+  assert.deepEqual(Buffer.from(toC).subarray(6), Buffer.from(toA).subarray(6));
+  for (const [bytes, to] of [[toA, 1], [toB, 2], [toC, 3]] as const) {
+    const r = decodeBatch(bytes, PEERS);
+    assert.ok(r.ok);
+    assert.deepEqual(plain(r.messages[0]!), plain(appendEntries(0, to, es, 40)));
+  }
+});
+
+test('reused entry bytes stay intact after the first batch is transferred', () => {
+  const es = entries(0, 32, 16);
+  const first = encodeBatch([appendEntries(0, 1, es, 0)]);
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(first, [first.buffer]);
+  port1.close();
+  port2.close();
+  assert.equal(first.byteLength, 0, 'the first batch was transferred away');
+  const second = encodeBatch([appendEntries(0, 2, es, 0)]);
+  const r = decodeBatch(second, PEERS);
+  assert.ok(r.ok);
+  assert.deepEqual(plain(r.messages[0]!), plain(appendEntries(0, 2, es, 0)));
+});
+
+test('a different run of entries is encoded afresh, never served from the last one', () => {
+  const es = entries(10, 40, 8);
+  encodeBatch([appendEntries(0, 1, es, 10)]);
+  // A shorter run with the same first entry (a follower further behind its window).
+  const shorter = es.slice(0, 20);
+  const r1 = decodeBatch(encodeBatch([appendEntries(0, 2, shorter, 10)]), PEERS);
+  assert.ok(r1.ok);
+  assert.deepEqual(plain(r1.messages[0]!), plain(appendEntries(0, 2, shorter, 10)));
+  // Equal content in other objects (the log was replaced): still correct.
+  const copies = es.map((e) => ({ ...e, data: e.data.slice() }));
+  const r2 = decodeBatch(encodeBatch([appendEntries(0, 3, copies, 10)]), PEERS);
+  assert.ok(r2.ok);
+  assert.deepEqual(plain(r2.messages[0]!), plain(appendEntries(0, 3, es, 10)));
+  // The same run announced at the wrong position is still refused.
+  encodeBatch([appendEntries(0, 1, es, 10)]);
+  assert.throws(() => encodeBatch([appendEntries(0, 2, es, 11)]), EncodeError);
 });
