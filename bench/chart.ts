@@ -1,10 +1,12 @@
 /**
  * The run as one self-contained SVG: throughput per configuration (log scale, with the machine
  * bound and the targets marked), the sequential commit latency distributions and the election
- * latency distributions (as CDFs), and the limits and targets. Written next to the JSON file.
+ * latency distributions (as CDFs), the key-value store's operations per second and latency
+ * distributions, and the limits and targets. Written next to the JSON file.
  */
 import { bytes, int, ms } from '../src/profile/format.js';
-import type { BenchReport } from './types.js';
+import { kvBoundOn } from './report.js';
+import type { BenchReport, KvFigure } from './types.js';
 
 const W = 1000;
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
@@ -69,7 +71,7 @@ interface Bar {
   readonly opacity: number;
 }
 
-function bars(r: BenchReport): Bar[] {
+function raftBars(r: BenchReport): Bar[] {
   const targets: Record<number, number> = { 5: 200_000, 3: 300_000 };
   const out: Bar[] = r.throughput.map((f) => ({
     label: `${f.storage === 'lmdb' ? 'lmdb fsync' : 'memory'} · ${f.peers} peers · ${bytes(f.size)} · ${f.outstanding} out${f.call === 'propose' && f.outstanding > 1 ? ' · propose()' : ''}`,
@@ -80,15 +82,36 @@ function bars(r: BenchReport): Bar[] {
     color: f.storage === 'lmdb' ? COLORS[0]! : COLORS[2]!,
     opacity: f.size === 64 ? 0.9 : 0.6,
   }));
-  for (const f of r.kv ?? []) {
-    if (f.what !== 'put throughput') continue;
-    out.push({ label: `kv put · lmdb fsync · ${f.peers} peers · ${bytes(f.size)} · ${f.outstanding} out`, value: f.opsPerSec, error: f.error, bound: f.bound?.value ?? null, target: null, color: COLORS[3]!, opacity: 0.9 });
-  }
   return out;
 }
 
-function throughputPanel(r: BenchReport, y0: number): { svg: string; h: number } {
-  const figs = bars(r);
+function kvName(f: KvFigure): string {
+  return f.op === 'put' ? 'put' : `get ${f.consistency ?? ''}`.trimEnd();
+}
+
+function kvClients(f: KvFigure): string {
+  return `${f.clients} client${f.clients === 1 ? '' : 's'}${f.outstanding > f.clients ? `, ${f.outstanding} in flight` : ''}`;
+}
+
+/** ops/s per operation and client count; the bound as a rate (1 outstanding: 1 / the latency floor). */
+function kvBars(r: BenchReport): Bar[] {
+  const color: Record<string, string> = { put: COLORS[3]!, 'get linearizable': COLORS[1]!, 'get lease': COLORS[5]! };
+  return (r.kv ?? []).map((f) => {
+    const b = f.bound;
+    const target = f.peers === 3 && f.clients === 64 && f.outstanding === 64 ? (f.op === 'put' ? 50_000 : f.consistency === 'linearizable' ? 200_000 : null) : null;
+    return {
+      label: `${kvName(f)} · ${f.peers} peers · ${kvClients(f)}`,
+      value: f.opsPerSec,
+      error: f.error,
+      bound: b === null ? null : kvBoundOn(f) === 'ops/s' ? b.value : (f.outstanding * 1000) / b.value,
+      target,
+      color: color[kvName(f)] ?? COLORS[7]!,
+      opacity: f.clients === 1 && f.outstanding === 1 ? 0.6 : 0.9,
+    };
+  });
+}
+
+function barPanel(title: string, subtitle: string, figs: Bar[], y0: number): { svg: string; h: number } {
   if (figs.length === 0) return { svg: '', h: 0 };
   const rowH = 17;
   const x0 = 300;
@@ -98,10 +121,8 @@ function throughputPanel(r: BenchReport, y0: number): { svg: string; h: number }
   const sx = logScale(lo, hi, x0, x1);
   const h = 44 + figs.length * rowH + 40;
   const out: string[] = [];
-  out.push(text(20, y0 + 18, 'Commit throughput: commands applied on the leader per second (log scale)', 'font-size="15" font-weight="600"'));
-  out.push(
-    text(20, y0 + 34, 'bar: measured · black tick: the machine bound (see JSON) · red dashed tick: target · 1 outstanding uses propose(), 64/1024 use proposeBatch()', 'font-size="11" fill="#555"'),
-  );
+  out.push(text(20, y0 + 18, title, 'font-size="15" font-weight="600"'));
+  out.push(text(20, y0 + 34, subtitle, 'font-size="11" fill="#555"'));
   const bottom = top + figs.length * rowH;
   for (const t of logTicks(lo, hi)) {
     const x = sx(t);
@@ -247,17 +268,23 @@ export function renderChart(r: BenchReport): string {
     parts.push(p.svg);
     y += p.h + 10;
   };
-  add(throughputPanel(r, y));
+  add(
+    barPanel(
+      'Commit throughput: commands applied on the leader per second (log scale)',
+      'bar: measured · black tick: the machine bound (see JSON) · red dashed tick: target · 1 outstanding uses propose(), 64/1024 use proposeBatch()',
+      raftBars(r),
+      y,
+    ),
+  );
   const l = r.limits;
   const bound = l.lmdbTxn.p50 + l.portRtt.p50;
   add(
     cdfPanel(
       'Commit latency, sequential: propose() to onApply on the leader (CDF, log scale)',
-      'one command at a time, 64-byte commands (kv: one put or get at a time through openStore())',
+      'one command at a time, 64-byte commands',
       y,
       [
         ...r.latency.filter((f) => f.dist).map((f) => ({ name: `${f.storage === 'lmdb' ? 'lmdb fsync' : 'memory'} · ${f.peers} peers`, values: f.sketch })),
-        ...(r.kv ?? []).filter((f) => f.dist).map((f) => ({ name: `kv ${f.what.replace(' latency', '')}${f.consistency ? ` (${f.consistency})` : ''} · ${f.peers} peers`, values: f.sketch })),
       ],
       [
         { at: bound, label: `LMDB txn + round trip p50 (${ms(bound)})`, dashed: false, color: '#000' },
@@ -282,6 +309,32 @@ export function renderChart(r: BenchReport): string {
       true,
     ),
   );
+  if (r.kv && r.kv.length > 0) {
+    add(
+      barPanel(
+        'Key-value store: operations answered per second (log scale)',
+        'durable, 64-byte values, each client one operation at a time · black tick: the bound (1 client: 1 / the floor of one operation) · red dashed tick: target',
+        kvBars(r),
+        y,
+      ),
+    );
+    const rtt = l.portRtt.p50;
+    add(
+      cdfPanel(
+        'Key-value store: latency of one operation, call to answer (CDF, log scale)',
+        'openStore() clients, each one operation at a time · RTT: MessagePort round trip p50 · with 64 clients, operations queue behind each other',
+        y,
+        r.kv.filter((f) => f.dist).map((f) => ({ name: `${kvName(f)} · ${kvClients(f)}`, values: f.sketch })),
+        [
+          { at: bound, label: `put floor: LMDB txn + RTT (${ms(bound)})`, dashed: false, color: '#000' },
+          { at: 2 * rtt, label: `linearizable get floor: 2 RTT (${ms(2 * rtt)})`, dashed: true, color: '#000' },
+          { at: rtt, label: `lease get floor: 1 RTT (${ms(rtt)})`, dashed: true, color: '#888' },
+        ],
+        true,
+        false,
+      ),
+    );
+  }
   add(textPanel(r, y));
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${Math.ceil(y)}" viewBox="0 0 ${W} ${Math.ceil(y)}" ${FONT}>
 <rect width="100%" height="100%" fill="#fff"/>

@@ -1,7 +1,13 @@
 /**
- * The key-value store's figures, through its public API (openStore, put, get), when the store
- * is part of the build. The module is loaded at run time and used through the few calls below,
- * so the suite runs without it (and says so) and does not tie the bench to the store's internals.
+ * The key-value store's figures, through its public API (openStore, client(), put, get), when
+ * the store is part of the build. The module is loaded at run time and used through the few
+ * calls below, so the suite runs without it (and says so) and does not tie the bench to the
+ * store's internals.
+ *
+ * Every figure is a closed loop: N independent clients (store.client()), each one operation at
+ * a time, awaiting each answer before its next call, as N users of the store would be. For each
+ * of put, linearizable get and lease get, with 1 and 64 clients, it gives operations per second
+ * and the latency of one operation (call to answer) p50/p90/p99, on one durable store.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +19,15 @@ import type { KvFigure } from './types.js';
 
 type Value = string | Uint8Array;
 
-interface KvStore {
+/** What a figure calls: a client's put and get. */
+interface KvOps {
   put(key: string, value: Value): Promise<void>;
   get(key: string, options?: { consistency?: 'linearizable' | 'lease' | 'stale' }): Promise<Value | undefined>;
+}
+
+interface KvStore extends KvOps {
+  /** A new independent client (its own session), sharing the store's connections. */
+  client(): KvOps;
   close(): Promise<void>;
 }
 
@@ -32,156 +44,212 @@ export async function loadKv(): Promise<KvModule | null> {
   return typeof mod.openStore === 'function' ? (mod as KvModule) : null;
 }
 
+/** Value bytes of every put. */
+const VALUE_BYTES = 64;
+/** Puts go to, and gets read, this many keys, all written before the first figure. */
+const KEYS = 1024;
+/** Client counts of the issue's figures. */
+export const KV_CLIENTS = [1, 64] as const;
+/**
+ * Puts one client keeps in flight for the pipelined put figure (the store lets a client have
+ * 1024 writes outstanding). It is there as the store's write ceiling: the same depth as the Raft
+ * layer's `throughput/lmdb/<p>p/64B/1024` figure, so the gap between the two is what the store
+ * adds (sessions, codec, applying to LMDB); the 64-client figure alone cannot tell whether the
+ * store or the number of clients limits it. It costs one more measurement (about 2 s, 0.3 s
+ * with --quick).
+ */
+export const KV_PIPELINE = 1024;
+
+/** One figure to measure. */
+export interface KvSpec {
+  readonly id: string;
+  readonly op: 'put' | 'get';
+  readonly consistency: 'linearizable' | 'lease' | null;
+  readonly clients: number;
+  /** Operations in flight in all: one per client, or KV_PIPELINE from one client. */
+  readonly outstanding: number;
+}
+
+/**
+ * The figures, in the order they are measured and shown. Ids: kv/<op>/<peers>p/<clients>c, op one
+ * of put, get-linearizable, get-lease; the pipelined put adds /<outstanding>out.
+ */
+export function kvSpecs(peers: number): KvSpec[] {
+  const out: KvSpec[] = [];
+  const ops = [
+    ['put', 'put', null],
+    ['get-linearizable', 'get', 'linearizable'],
+    ['get-lease', 'get', 'lease'],
+  ] as const;
+  for (const [name, op, consistency] of ops) {
+    for (const clients of KV_CLIENTS) out.push({ id: `kv/${name}/${peers}p/${clients}c`, op, consistency, clients, outstanding: clients });
+    if (op === 'put') out.push({ id: `kv/put/${peers}p/1c/${KV_PIPELINE}out`, op, consistency, clients: 1, outstanding: KV_PIPELINE });
+  }
+  return out;
+}
+
 export interface KvPlan {
   readonly peers: number;
+  /** Measured time per figure, after the warm-up, ms. */
   readonly durationMs: number;
   readonly warmupMs: number;
-  readonly windows: readonly number[];
   readonly want: (id: string) => boolean;
   readonly onStep: (label: string) => void;
 }
 
-/** Keeps `window` puts in flight (promise-driven: each answer issues the next). */
-class PutPump {
-  done = 0;
+/**
+ * `lanes.length` loops, each one operation at a time on its client, awaiting each answer before
+ * the next call. Counts answers; while `recording`, keeps each answered operation's latency.
+ * (The pipelined figure gives every lane the same client: one client, many calls in flight.)
+ */
+class ClosedLoop {
+  answered = 0;
   error: Error | null = null;
-  private inflight = 0;
-  private next = 0;
+  recording = false;
+  readonly latencies: number[] = [];
   private running = false;
-  private waiters: { n: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private loops: Promise<void>[] = [];
+  private waiter: { n: number; resolve: () => void; reject: (e: Error) => void } | null = null;
 
   constructor(
-    private readonly store: KvStore,
-    private readonly window: number,
-    private readonly value: Value,
+    private readonly lanes: readonly KvOps[],
+    private readonly op: (c: KvOps, i: number) => Promise<unknown>,
   ) {}
 
   start(): void {
     this.running = true;
-    this.issue();
+    this.loops = this.lanes.map((c, lane) => this.loop(c, lane));
   }
 
-  waitDone(n: number): Promise<void> {
+  /** Resolves once `n` operations have been answered in all (rejects on the first failure). */
+  waitAnswered(n: number): Promise<void> {
     if (this.error) return Promise.reject(this.error);
-    if (this.done >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ n, resolve, reject }));
+    if (this.answered >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => (this.waiter = { n, resolve, reject }));
   }
 
-  async stop(): Promise<void> {
+  /** Stops issuing; resolves when every lane's last operation is answered. */
+  async stop(timeoutMs = 10_000): Promise<void> {
     this.running = false;
-    const ok = await within(this.waitDone(this.done + this.inflight).then(() => true), 10_000, false);
-    if (!ok) throw new Error(`${this.inflight} puts unanswered after 10 s`);
+    const ok = await within(Promise.all(this.loops).then(() => true), timeoutMs, false);
+    if (!ok) throw new Error(`operations still unanswered ${timeoutMs / 1000} s after the run ended`);
   }
 
-  private issue(): void {
-    while (this.running && this.inflight < this.window && !this.error) {
-      this.inflight++;
-      this.store.put(`key-${this.next++ % 65536}`, this.value).then(this.answered, this.failed);
+  private async loop(c: KvOps, lane: number): Promise<void> {
+    // Lanes start 7919 keys apart (a prime, so odd: 1024 lanes start on 1024 different keys).
+    for (let i = lane * 7919; this.running && this.error === null; i++) {
+      const t = performance.now();
+      try {
+        await this.op(c, i);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      if (this.recording) this.latencies.push(performance.now() - t);
+      this.answered++;
+      const w = this.waiter;
+      if (w !== null && this.answered >= w.n) {
+        this.waiter = null;
+        w.resolve();
+      }
     }
   }
 
-  private readonly answered = (): void => {
-    this.inflight--;
-    this.done++;
-    if (this.waiters.length > 0) {
-      const keep: typeof this.waiters = [];
-      for (const w of this.waiters) (this.done >= w.n ? w.resolve() : keep.push(w));
-      this.waiters = keep;
-    }
-    this.issue();
-  };
-
-  private readonly failed = (err: unknown): void => {
-    this.inflight--;
+  private fail(err: unknown): void {
     if (this.error) return;
     this.error = err instanceof Error ? err : new Error(String(err));
-    for (const w of this.waiters) w.reject(this.error);
-    this.waiters = [];
-  };
+    this.waiter?.reject(this.error);
+    this.waiter = null;
+  }
 }
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** KV figures on one durable store of `plan.peers` peers: put throughput, put and get latency. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * KV figures on one durable store of `plan.peers` peers. Each runs as bench/raft.ts's
+ * throughput() does: the clients run through a warm-up of plan.warmupMs, then a tinybench task
+ * whose every iteration waits for the next window's worth of answers (100 ms at the warm-up's
+ * rate, shorter for short runs) for at least plan.durationMs. ops/s is answers over the whole
+ * measured run / its wall time; the latencies are those of the operations answered in it.
+ */
 export async function kvFigures(kv: KvModule, scratch: Scratch, plan: KvPlan): Promise<KvFigure[]> {
   const out: KvFigure[] = [];
   const p = plan.peers;
-  const value = new Uint8Array(64).fill(7);
-  const ids = {
-    put: `kv/put-latency/${p}p/64B`,
-    getLin: `kv/get-latency/linearizable/${p}p`,
-    getLease: `kv/get-latency/lease/${p}p`,
-    thr: (w: number) => `kv/put-throughput/${p}p/64B/${w}`,
-  };
-  const wanted = [ids.put, ids.getLin, ids.getLease, ...plan.windows.map(ids.thr)].filter(plan.want);
-  if (wanted.length === 0) return out;
+  const specs = kvSpecs(p).filter((x) => plan.want(x.id));
+  if (specs.length === 0) return out;
+  const value = new Uint8Array(VALUE_BYTES).fill(7);
+  const keys = Array.from({ length: KEYS }, (_, k) => `key-${String(k).padStart(4, '0')}`);
+  const base = (x: KvSpec) => ({ id: x.id, op: x.op, consistency: x.consistency, peers: p, size: VALUE_BYTES, clients: x.clients, outstanding: x.outstanding });
+  const failed = (x: KvSpec, err: unknown): KvFigure => ({ ...base(x), opsPerSec: Number.NaN, operations: 0, seconds: 0, dist: null, sketch: [], bound: null, error: message(err) });
+
   let store: KvStore | null = null;
   let opening: Promise<KvStore> | null = null;
   const untrack = scratch.track(async () => (await opening?.catch(() => null))?.close());
   try {
-    plan.onStep(`key-value store, ${p} peers: opening`);
+    plan.onStep(`key-value store, ${p} peers: opening, writing ${KEYS} keys`);
     opening = kv.openStore({ dir: scratch.path('kv'), peers: p, sync: true, keepData: false, seed: 7 });
     store = await opening;
     const s = store;
-    await s.put('bench-probe', value);
+    // Gets read keys that exist; puts overwrite the same keys (a bounded key set).
+    for (let k = 0; k < KEYS; k += 256) await Promise.all(keys.slice(k, k + 256).map((key) => s.put(key, value)));
 
-    const latencyOf = async (id: string, op: () => Promise<unknown>, what: KvFigure['what'], consistency: string | null): Promise<void> => {
-      if (!plan.want(id)) return;
-      plan.onStep(`key-value store, ${p} peers: ${what}${consistency ? ` (${consistency})` : ''}`);
+    for (const x of specs) {
+      const what = `${x.op}${x.consistency ? ` (${x.consistency})` : ''}, ${x.clients} client${x.clients > 1 ? 's' : ''}${x.outstanding > x.clients ? `, ${x.outstanding} in flight` : ''}`;
+      plan.onStep(`key-value store, ${p} peers: ${what}`);
+      const clients = Array.from({ length: x.clients }, () => s.client());
+      const lanes = Array.from({ length: x.outstanding }, (_, k) => clients[k % clients.length]!);
+      const getOpts = { consistency: x.consistency ?? 'linearizable' } as const;
+      const op = x.op === 'put' ? (c: KvOps, i: number) => c.put(keys[i % KEYS]!, value) : (c: KvOps, i: number) => c.get(keys[i % KEYS]!, getOpts);
+      const run = new ClosedLoop(lanes, op);
       try {
-        const bench = new Bench({ time: plan.durationMs, iterations: 50, warmupTime: 200, warmupIterations: 20, retainSamples: true, throws: true });
-        bench.add(id, op, { async: true });
+        run.start();
+        const w0 = performance.now();
+        await sleep(plan.warmupMs);
+        if (run.error) throw run.error;
+        const warmRate = (run.answered * 1000) / (performance.now() - w0);
+        const windowMs = Math.min(100, plan.durationMs / 5);
+        const perIteration = Math.max(1, Math.round((warmRate * windowMs) / 1000));
+        let target = run.answered;
+        const bench = new Bench({ time: plan.durationMs, iterations: 5, warmup: false, throws: true });
+        bench.add(
+          x.id,
+          async () => {
+            target += perIteration;
+            await run.waitAnswered(target);
+          },
+          { async: true },
+        );
+        run.recording = true;
+        const a0 = run.answered;
+        const t0 = performance.now();
         await bench.run();
+        const t1 = performance.now();
+        const a1 = run.answered;
+        run.recording = false;
+        await run.stop();
         const r = bench.tasks[0]!.result;
         if (r.state === 'errored') throw r.error;
         if (r.state !== 'completed') throw new Error(`ended ${r.state}`);
-        const samples = Array.from(r.latency.samples ?? []);
-        out.push({ id, what, peers: p, size: 64, outstanding: 1, consistency, opsPerSec: Number.NaN, dist: summarize(samples), sketch: quantileSketch(samples, 200), bound: null });
+        out.push({
+          ...base(x),
+          opsPerSec: ((a1 - a0) * 1000) / (t1 - t0),
+          operations: a1 - a0,
+          seconds: (t1 - t0) / 1000,
+          dist: summarize(run.latencies),
+          sketch: quantileSketch(run.latencies, 200),
+          bound: null,
+        });
       } catch (err) {
-        out.push({ id, what, peers: p, size: 64, outstanding: 1, consistency, opsPerSec: Number.NaN, dist: null, sketch: [], bound: null, error: message(err) });
-      }
-    };
-    let k = 0;
-    await latencyOf(ids.put, () => s.put(`lat-${k++ % 1024}`, value), 'put latency', null);
-    await latencyOf(ids.getLin, () => s.get('bench-probe', { consistency: 'linearizable' }), 'get latency', 'linearizable');
-    await latencyOf(ids.getLease, () => s.get('bench-probe', { consistency: 'lease' }), 'get latency', 'lease');
-
-    for (const w of plan.windows) {
-      const id = ids.thr(w);
-      if (!plan.want(id)) continue;
-      plan.onStep(`key-value store, ${p} peers: put throughput, ${w} outstanding`);
-      const pump = new PutPump(s, w, value);
-      try {
-        pump.start();
-        const w0 = performance.now();
-        await new Promise((r) => setTimeout(r, plan.warmupMs));
-        if (pump.error) throw pump.error;
-        const per = Math.max(1, Math.round(((pump.done * 1000) / (performance.now() - w0)) * (Math.min(100, plan.durationMs / 5) / 1000)));
-        let target = pump.done;
-        const bench = new Bench({ time: plan.durationMs, iterations: 5, warmup: false, throws: true });
-        bench.add(id, async () => {
-          target += per;
-          await pump.waitDone(target);
-        }, { async: true });
-        const a0 = pump.done;
-        const t0 = performance.now();
-        await bench.run();
-        const rate = ((pump.done - a0) * 1000) / (performance.now() - t0);
-        await pump.stop();
-        out.push({ id, what: 'put throughput', peers: p, size: 64, outstanding: w, consistency: null, opsPerSec: rate, dist: null, sketch: [], bound: null });
-      } catch (err) {
-        out.push({ id, what: 'put throughput', peers: p, size: 64, outstanding: w, consistency: null, opsPerSec: Number.NaN, dist: null, sketch: [], bound: null, error: message(err) });
-        await pump.stop().catch(() => undefined);
+        out.push(failed(x, err));
+        await run.stop().catch(() => undefined);
       }
     }
   } catch (err) {
-    for (const id of wanted) {
-      if (!out.some((f) => f.id === id)) {
-        out.push({ id, what: id.includes('throughput') ? 'put throughput' : id.includes('get') ? 'get latency' : 'put latency', peers: p, size: 64, outstanding: 1, consistency: null, opsPerSec: Number.NaN, dist: null, sketch: [], bound: null, error: message(err) });
-      }
-    }
+    for (const x of specs) if (!out.some((f) => f.id === x.id)) out.push(failed(x, err));
   } finally {
     untrack();
     await store?.close().catch(() => undefined);

@@ -18,7 +18,7 @@ import { parseArgs } from '../src/cli/args.js';
 import { Scratch } from '../src/profile/scratch.js';
 import { waitForLeader } from '../src/profile/workload.js';
 import { renderChart } from './chart.js';
-import { kvFigures, loadKv } from './kv.js';
+import { kvFigures, kvSpecs, loadKv } from './kv.js';
 import { measureLimits } from './limits.js';
 import { ELECTION_TIMEOUT_MS, HEARTBEAT_MS, elections, idle, latency, startCluster, throughput, type ThroughputSpec } from './raft.js';
 import { electionBound, kvBound, latencyBound, renderText, targets, throughputBound } from './report.js';
@@ -39,7 +39,8 @@ function usage(): string {
     '  --quick          a short run (under 30 s): shorter measurements, 3 election trials',
     '  --filter TEXT    only figures whose id contains TEXT (comma-separated list, or /regex/);',
     '                   ids look like throughput/lmdb/5p/64B/1024, latency/memory/3p/64B,',
-    '                   election/crash/5p, election/partition/5p, idle/5p, kv/put-throughput/3p/64B/64.',
+    '                   election/crash/5p, election/partition/5p, idle/5p, kv/put/3p/64c,',
+    '                   kv/get-linearizable/3p/1c, kv/get-lease/3p/64c (key-value store, smallest --peers).',
     '                   The machine limits always run.',
     '  --peers LIST     cluster sizes, default 3,5 (idle and elections use the largest)',
     '  --duration S     seconds per throughput or latency measurement (default 1.5, quick 0.2)',
@@ -260,8 +261,8 @@ async function main(): Promise<void> {
   const electionKinds = biggest >= 3 ? (['crash', 'partition'] as const).filter((k) => want(`election/${k}/${biggest}p`)) : [];
   const kv = await loadKv();
   const kvPeers = s.peers[0]!;
-  const kvWindows = [64, 1024];
-  const kvWanted = kv !== null && [`kv/put-latency/${kvPeers}p/64B`, `kv/get-latency/linearizable/${kvPeers}p`, `kv/get-latency/lease/${kvPeers}p`, ...kvWindows.map((w) => `kv/put-throughput/${kvPeers}p/64B/${w}`)].some(want);
+  const kvCount = kv === null ? 0 : kvSpecs(kvPeers).filter((x) => want(x.id)).length;
+  const kvWanted = kvCount > 0;
   const est = {
     limits: (7 * (s.limitMs + 100) + 3 * s.peers.length * ((s.limitMs >= 500 ? 1000 : s.limitMs) + 250) + 400) / 1000,
     idle: (s.idleMs + Math.min(1000, s.idleMs / 2) + Math.min(1000, s.idleMs) + 800) / 1000,
@@ -275,7 +276,8 @@ async function main(): Promise<void> {
   for (const g of groups) {
     steps.push({ label: 'cluster', est: est.group + (g.latencyId ? est.latency : 0) + g.specs.length * est.throughput });
   }
-  if (kvWanted) steps.push({ label: 'key-value store', est: 1.5 + 3 * est.latency + kvWindows.length * est.throughput });
+  // Opening the store and writing its keys, then each figure as long as a throughput run.
+  if (kvWanted) steps.push({ label: 'key-value store', est: 1.5 + kvCount * est.throughput });
   for (const k of electionKinds) steps.push({ label: `election ${k}`, est: s.trials * est.trial[k] + 1 });
   const progress = new Progress(
     steps.reduce((a, x) => a + x.est, 0),
@@ -343,7 +345,7 @@ async function main(): Promise<void> {
 
     if (kv !== null && kvWanted) {
       progress.begin('key-value store', steps[k++]!.est);
-      const figs = await kvFigures(kv, scratch, { peers: kvPeers, durationMs: dur, warmupMs: s.warmupMs, windows: kvWindows, want, onStep: (l) => progress.note(l) });
+      const figs = await kvFigures(kv, scratch, { peers: kvPeers, durationMs: dur, warmupMs: s.warmupMs, want, onStep: (l) => progress.note(l) });
       kvFigs = figs.map((f) => ({ ...f, bound: kvBound(f, limits) }));
     }
 

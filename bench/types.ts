@@ -79,21 +79,30 @@ export interface ElectionFigure {
   readonly error?: string;
 }
 
-/** A key-value store figure (bench/kv.ts), through openStore()'s put and get. */
+/**
+ * A key-value store figure (bench/kv.ts): `clients` independent clients (openStore()'s
+ * client()), each one operation at a time, on one durable store, for the measured run.
+ */
 export interface KvFigure {
   readonly id: string;
-  readonly what: 'put throughput' | 'put latency' | 'get latency';
+  readonly op: 'put' | 'get';
+  /** For gets: the read consistency asked for; null for puts. */
+  readonly consistency: 'linearizable' | 'lease' | null;
   readonly peers: number;
   /** Value bytes. */
   readonly size: number;
+  readonly clients: number;
+  /** Operations in flight in all: one per client, or (the pipelined put figure) what one client keeps in flight. */
   readonly outstanding: number;
-  /** For gets: the read consistency asked for. */
-  readonly consistency: string | null;
-  /** put throughput: acknowledged puts per second. */
+  /** Operations answered per second over the measured run. */
   readonly opsPerSec: number;
-  /** Latencies: one operation at a time, ms. */
+  readonly operations: number;
+  readonly seconds: number;
+  /** Latency of one operation (call to answer) over the measured run, ms. */
   readonly dist: Dist | null;
+  /** Up to 200 evenly spaced quantiles of the latencies, ms (for charts). */
   readonly sketch: number[];
+  /** One operation outstanding: p50 against a latency floor; more: ops/s against a rate limit (report.ts kvBound). */
   readonly bound: Bound | null;
   readonly error?: string;
 }

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { BenchReport } from '../../bench/types.js';
 
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
+/** The key-value store's module: its figures are expected when the build has it. */
+const KV_MODULE = new URL('../../src/kv/index.js', import.meta.url);
 
 function run(args: string[], onStart?: (kill: (s: NodeJS.Signals) => void) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -79,13 +82,32 @@ test('bench --quick finishes under 30 s and writes valid JSON and an SVG chart',
       for (const s of [64, 1024]) assert.ok((l.lmdbConcurrent[n]?.[s] ?? 0) > 0, `no concurrent-writers limit for ${n} x ${s} B`);
       assert.ok((l.lmdbConcurrentTxn[n] ?? 0) > 0, `no concurrent 1-put transaction limit for ${n} writers`);
     }
-    // The key-value store's figures are there when the build has the store (null otherwise).
-    assert.ok(report.kv === null || (Array.isArray(report.kv) && report.kv.every((f) => f.id.startsWith('kv/'))));
-    assert.equal(report.targets.length, 6);
+    // The key-value store's figures are there when the build has the store (null otherwise):
+    // put, linearizable get and lease get with 1 and 64 clients, and the pipelined put.
+    const kvIds = ['put', 'get-linearizable', 'get-lease'].flatMap((op) => [1, 64].map((c) => `kv/${op}/3p/${c}c`)).concat('kv/put/3p/1c/1024out');
+    if (existsSync(fileURLToPath(KV_MODULE))) {
+      assert.ok(Array.isArray(report.kv), 'the build has src/kv but the report has no kv figures');
+      assert.ok(r.stdout.includes('Key-value store ('), 'the table has no key-value store section');
+      assert.deepEqual(report.kv.map((f) => f.id).sort(), [...kvIds].sort());
+      for (const f of report.kv) {
+        assert.equal(f.error, undefined, `${f.id}: ${f.error}`);
+        assert.ok(Number.isFinite(f.opsPerSec) && f.opsPerSec > 0 && f.operations > 0, `${f.id}: ops/s ${f.opsPerSec}`);
+        assert.ok(f.dist && Number.isFinite(f.dist.p50) && f.dist.p50 > 0 && f.dist.p90 >= f.dist.p50 && f.dist.p99 >= f.dist.p90, `${f.id}: ${JSON.stringify(f.dist)}`);
+        assert.equal(f.clients, Number(/\/(\d+)c(\/|$)/.exec(f.id)![1]), f.id);
+        assert.ok(f.bound && f.bound.value > 0 && f.bound.ratio > 0, `${f.id} has no bound`);
+        assert.ok(f.sketch.length > 0, f.id);
+      }
+      for (const name of ['KV puts/s, 3 peers, 64 clients', 'KV linearizable gets/s, 3 peers, 64 clients']) {
+        const t = report.targets.find((x) => x.name.startsWith(name));
+        assert.ok(t && t.met !== null, `no measured target "${name}"`);
+      }
+    } else assert.equal(report.kv, null);
+    assert.equal(report.targets.length, 8);
 
     const svg = await readFile(json.replace(/\.json$/, '.svg'), 'utf8');
     assert.ok(svg.startsWith('<svg') && svg.trimEnd().endsWith('</svg>'), 'the chart is not an SVG document');
     for (const title of ['Commit throughput', 'Commit latency', 'Election latency']) assert.ok(svg.includes(title), `the chart has no "${title}" panel`);
+    if (report.kv !== null) assert.ok(svg.includes('Key-value store: operations answered per second'), 'the chart has no key-value store panel');
     assert.ok(!svg.includes('NaN'), 'the chart has NaN coordinates');
 
     const after = await scratchDirs();
