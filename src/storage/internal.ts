@@ -157,9 +157,14 @@ export function encodeIdentity(id: ClusterIdentity): Buffer {
 }
 
 export function corruptedRecord(where: string, record: string, what: string): StorageError {
+  return corrupted(where, `the ${record} record is corrupted (${what})`);
+}
+
+/** StorageError('corrupted'): `what` says which record and how, the rest says what to do. */
+export function corrupted(where: string, what: string): StorageError {
   return new StorageError(
     'corrupted',
-    `${where}: the ${record} record is corrupted (${what}); the store cannot be trusted: restore the directory from a backup, or replace this peer with a fresh dataDir and let the cluster catch it up`,
+    `${where}: ${what}; the store cannot be trusted: restore the directory from a backup, or replace this peer with a fresh dataDir and let the cluster catch it up`,
   );
 }
 

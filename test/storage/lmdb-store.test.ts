@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { LmdbLogStore, SNAPSHOT_CHUNK_BYTES } from '../../src/storage/lmdb-store.js';
 import { StorageError, type IdentityRequest } from '../../src/storage/log-store.js';
-import { DEFAULT_IDENTITY, entries, runLogStoreTests, type StoreHarness } from './conformance.js';
+import { DEFAULT_IDENTITY, entries, entry, runLogStoreTests, type StoreHarness } from './conformance.js';
+import { DB_SEGMENTS, encodeSegment, tamper } from './segment-format.js';
 
 const root = mkdtempSync(join(tmpdir(), 'raftwork-lmdb-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -34,16 +35,7 @@ function rejectsWith(reason: string, pattern?: RegExp): (err: unknown) => boolea
   };
 }
 
-/** Writes raw records into a store's LMDB environment, the way a bug or a bit flip would. */
-async function tamper(path: string, db: string, key: string | number, value: Buffer | null): Promise<void> {
-  const env = openLmdb({ path, maxDbs: 64, overlappingSync: false });
-  const d = env.openDB(db, { encoding: 'binary' });
-  if (value === null) await d.remove(key);
-  else await d.put(key, value);
-  await env.close();
-}
-
-/** A store at `path` holding entries 1..3, a hard state and a snapshot-less log, closed. */
+/** A store at `path` holding entries 1..3 (one segment), a hard state and no snapshot, closed. */
 async function makeStore(path: string, identity: IdentityRequest = DEFAULT_IDENTITY): Promise<void> {
   const s = await LmdbLogStore.open({ path, identity });
   await s.write({ hardState: { currentTerm: 2, votedFor: 1 }, snapshot: null, entries: entries(1, 3, 1) });
@@ -175,22 +167,35 @@ describe('LmdbLogStore: identity', () => {
 });
 
 describe('LmdbLogStore: corrupted records', () => {
-  const cases: Array<[string, string, string | number, Buffer | null, string, RegExp]> = [
-    ['an identity that is not JSON', 'raftwork.meta', 'identity', Buffer.from('{oops'), 'corrupted', /identity record is corrupted/],
-    ['an identity with fields out of range', 'raftwork.meta', 'identity', Buffer.from('{"clusterId":"x","peers":3,"peerIndex":7,"format":1}'), 'corrupted', /identity/],
-    ['an identity of a newer format', 'raftwork.meta', 'identity', Buffer.from('{"clusterId":"x","peers":3,"peerIndex":1,"format":2}'), 'unknown-format', /format 2/],
-    ['a missing identity next to data', 'raftwork.meta', 'identity', null, 'corrupted', /identity record is corrupted \(it is missing/],
-    ['a truncated hard state', 'raftwork.meta', 'hardState', Buffer.from([1, 2, 3]), 'corrupted', /hard state record/],
-    ['a snapshot record of the wrong size', 'raftwork.meta', 'snapshot', Buffer.alloc(5, 1), 'corrupted', /snapshot record/],
-    ['a log entry shorter than its header', 'raftwork.log', 2, Buffer.from([0, 1]), 'corrupted', /log entry 2/],
-    ['a log entry of an unknown kind', 'raftwork.log', 2, Buffer.from([9, 0, 0, 0, 0, 0, 0, 0, 0]), 'corrupted', /log entry 2/],
-    ['a log with a gap', 'raftwork.log', 2, null, 'corrupted', /entry 2 is missing/],
+  type Edit = [db: string, key: string | number, value: Buffer | null];
+  const seg = (key: number, value: Buffer | null): Edit => [DB_SEGMENTS, key, value];
+  const cases: Array<[string, Edit[], string, RegExp]> = [
+    ['an identity that is not JSON', [['raftwork.meta', 'identity', Buffer.from('{oops')]], 'corrupted', /identity record is corrupted/],
+    ['an identity with fields out of range', [['raftwork.meta', 'identity', Buffer.from('{"clusterId":"x","peers":3,"peerIndex":7,"format":1}')]], 'corrupted', /identity/],
+    ['an identity of a newer format', [['raftwork.meta', 'identity', Buffer.from('{"clusterId":"x","peers":3,"peerIndex":1,"format":2}')]], 'unknown-format', /format 2/],
+    ['a missing identity next to data', [['raftwork.meta', 'identity', null]], 'corrupted', /identity record is corrupted \(it is missing/],
+    ['a truncated hard state', [['raftwork.meta', 'hardState', Buffer.from([1, 2, 3])]], 'corrupted', /hard state record/],
+    ['a snapshot record of the wrong size', [['raftwork.meta', 'snapshot', Buffer.alloc(5, 1)]], 'corrupted', /snapshot record/],
+    // The store holds one segment at 1: entries 1..3 of term 1 with 3 bytes of data each
+    // (16 bytes per entry after the 5-byte header: 53 bytes).
+    ['a log segment shorter than its header', [seg(1, Buffer.from([1, 0]))], 'corrupted', /log segment starting at entry 1 is corrupted \(it is 2 bytes, shorter than its 5-byte header/],
+    ['a log segment of an unknown format version', [seg(1, encodeSegment(entries(1, 3, 1), { version: 7 }))], 'corrupted', /log segment starting at entry 1 .*format version is 7; this raftwork reads segment version 1/],
+    ['a truncated log segment', [seg(1, encodeSegment(entries(1, 3, 1)).subarray(0, -2))], 'corrupted', /log segment starting at entry 1 .*truncated: entry 3 \(3 of 3\) has 3 bytes of data, ending at byte 53, past the value's 51 bytes/],
+    ['a log segment cut inside an entry header', [seg(1, encodeSegment(entries(1, 3, 1)).subarray(0, 24))], 'corrupted', /log segment starting at entry 1 .*truncated: entry 2 \(2 of 3\) starts at byte 21/],
+    ['a log segment that counts more entries than it holds', [seg(1, encodeSegment(entries(1, 3, 1), { count: 4 }))], 'corrupted', /truncated: entry 4 \(4 of 4\)/],
+    ['a log segment with bytes after its last entry', [seg(1, Buffer.concat([encodeSegment(entries(1, 3, 1)), Buffer.from([0])]))], 'corrupted', /it has 1 bytes after its last entry 3/],
+    ['a log segment that holds no entries', [seg(1, encodeSegment([]))], 'corrupted', /log segment starting at entry 1 .*holds no entries/],
+    ['a log entry of an unknown kind', [seg(1, encodeSegment([entry(1, 1), { ...entry(2, 1), kind: 9 as 0 }, entry(3, 1)]))], 'corrupted', /log segment starting at entry 1 .*entry 2 has kind 9 and term 1/],
+    ['a log entry whose term goes down', [seg(1, encodeSegment([entry(1, 2), entry(2, 1), entry(3, 2)]))], 'corrupted', /log segment starting at entry 1 .*entry 2 has term 1, below the term 2 before it/],
+    ['a log that does not start at entry 1', [seg(4, encodeSegment(entries(4, 5, 1))), seg(1, null)], 'corrupted', /log segment starting at entry 4 .*entry 1 is missing before it \(the log starts at entry 1\)/],
+    ['a log with a gap between segments', [seg(5, encodeSegment(entries(5, 6, 1)))], 'corrupted', /log segment starting at entry 5 .*entry 4 is missing before it \(the segment before it, at 1, ends at 3\)/],
+    ['a log segment key that is not an index', [seg(0, encodeSegment([entry(0, 1)]))], 'corrupted', /log segment key 0 record is corrupted \(it is not a log index\)/],
   ];
-  for (const [what, db, key, value, reason, pattern] of cases) {
+  for (const [what, edits, reason, pattern] of cases) {
     it(`refuses ${what}, with advice, and changes nothing`, async () => {
       const path = freshDir();
       await makeStore(path);
-      await tamper(path, db, key, value);
+      for (const [db, key, value] of edits) await tamper(path, db, key, value);
       const before = readFileSync(join(path, 'data.mdb'));
       await assert.rejects(LmdbLogStore.open({ path, identity: DEFAULT_IDENTITY }), (err: unknown) => {
         rejectsWith(reason, pattern)(err);
