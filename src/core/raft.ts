@@ -432,6 +432,34 @@ export class RaftCore {
     return this.role === Role.Leader;
   }
 
+  /**
+   * How many tick() calls from now until one can make the core act on its own: the tick that
+   * reaches a bound a counter is compared against in tickElection / tickLeader. Always >= 1.
+   *
+   *   follower, pre-candidate, candidate   the election timeout: randomizedElectionTimeout - electionElapsed
+   *   leader                               the least of: the next heartbeat (heartbeatTicks - heartbeatElapsed),
+   *                                        the check-quorum window (with checkQuorum on), and the retry of
+   *                                        every InstallSnapshot still unanswered (snapshotWaitTicks)
+   *
+   * The ticks before that one only move counters, and nothing leaves the core because of them
+   * (hasReady() and status() stay as they were). Two of those counters are read when an input
+   * arrives: electionElapsed (does a vote request fall within a live leader's lease?) and
+   * leaderTicks (leaseRead). So a driver may sleep until this deadline provided it applies the
+   * ticks that real time has made due before every input, as src/peer/driver.ts does.
+   */
+  ticksUntilDue(): number {
+    if (this.role !== Role.Leader) return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
+    let due = this.cfg.heartbeatTicks - this.heartbeatElapsed;
+    // With check-quorum off the window's end only resets electionElapsed, which a leader never reads.
+    if (this.cfg.checkQuorum) due = Math.min(due, this.checkQuorumTicks() - this.electionElapsed);
+    const retry = this.snapshotRetryTicks();
+    for (let p = 0; p < this.peers; p++) {
+      const pr = this.progress[p]!;
+      if (p !== this.id && pr.state === ProgressState.Snapshot) due = Math.min(due, retry - pr.snapshotWaitTicks);
+    }
+    return Math.max(1, due);
+  }
+
   // ------------------------------------------------------------------ roles
 
   private becomeFollower(term: Term, leader: PeerId | -1): void {
@@ -605,20 +633,33 @@ export class RaftCore {
 
   // ------------------------------------------------------------------ ticks
 
+  // Every bound compared against here must also be counted in ticksUntilDue().
   private tickElection(): void {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) this.startElection();
   }
 
+  /**
+   * Check quorum over twice the longest election timeout. A window of one election timeout
+   * deposes leaders whose replies are merely slow: under 6.824's long reordering (two thirds of
+   * replies 0.2-2.2 s late) a 3-of-5 majority then kept a leader only a fifth of the time.
+   * Safety never depends on this window; it only bounds how long a cut-off leader lingers.
+   */
+  private checkQuorumTicks(): number {
+    return 2 * this.cfg.maxElectionTicks;
+  }
+
+  /** An InstallSnapshot unanswered for this many ticks is retried (lost, or the follower restarted). */
+  private snapshotRetryTicks(): number {
+    return 2 * this.cfg.electionTicks;
+  }
+
+  // Every bound compared against here must also be counted in ticksUntilDue().
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     this.leaderTicks++;
-    // Check quorum over twice the longest election timeout. A window of one election timeout
-    // deposes leaders whose replies are merely slow: under 6.824's long reordering (two thirds of
-    // replies 0.2-2.2 s late) a 3-of-5 majority then kept a leader only a fifth of the time.
-    // Safety never depends on this window; it only bounds how long a cut-off leader lingers.
-    if (this.electionElapsed >= 2 * this.cfg.maxElectionTicks) {
+    if (this.electionElapsed >= this.checkQuorumTicks()) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum && !this.quorumActive()) {
         this.becomeFollower(this.term, -1);
@@ -628,8 +669,7 @@ export class RaftCore {
     for (let p = 0; p < this.peers; p++) {
       const pr = this.progress[p]!;
       if (p === this.id || pr.state !== ProgressState.Snapshot) continue;
-      // An InstallSnapshot that is never answered (lost, or the follower restarted) is retried.
-      if (++pr.snapshotWaitTicks >= 2 * this.cfg.electionTicks) pr.becomeProbe();
+      if (++pr.snapshotWaitTicks >= this.snapshotRetryTicks()) pr.becomeProbe();
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;

@@ -1,4 +1,4 @@
-import type { RaftCore } from '../core/raft.js';
+import type { RaftCore, RaftStatus } from '../core/raft.js';
 import {
   MsgType,
   type Entry,
@@ -58,12 +58,62 @@ export interface DriverOptions {
   readonly snapshot: Snapshot | null;
   /** Storage failed: the peer cannot go on safely and must stop. */
   readonly onFatal: (err: unknown) => void;
+  /** Real time and the one timer; tests pass a fake. Default: performance.now, setTimeout. */
+  readonly clock?: DriverClock;
 }
 
+/** The driver's view of real time. `now` is monotonic milliseconds. */
+export interface DriverClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: DriverClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 /**
- * The loop around a RaftCore inside a peer worker: ticks it on a real timer, steps inbound
+ * The timer is set this much past the deadline's millisecond: libuv counts whole milliseconds
+ * and may fire up to one early, and an early timer costs a wakeup that finds nothing due.
+ */
+const TIMER_SLACK_MS = 1;
+
+/**
+ * The loop around a RaftCore inside a peer worker: ticks it as real time passes, steps inbound
  * messages, and drains its Ready batches: send requests at once, write to storage, and when the
  * write is durable report it and release the replies that promise it; apply committed entries.
+ *
+ * Time: logical time follows real time, with no fixed interval. The driver keeps when it
+ * started and how many ticks it has accounted for; before every input (a message, a proposal, a
+ * read, a snapshot, a durable write) and whenever its timer fires, it applies the ticks real
+ * time has made due: floor((now - start) / tickMs) - ticks. One timer (setTimeout) is armed for
+ * the core's next deadline (RaftCore.ticksUntilDue), so an idle follower wakes about once per
+ * election timeout and an idle leader once per heartbeat, not once per tick. The timer is
+ * re-armed when it fires, or when a flush finds the deadline moved earlier than the armed one
+ * (becoming leader); never per message. A timer that fires early finds nothing due and re-arms.
+ *
+ * Catch-up and leases. A leader applies every due tick, always before it answers anything: its
+ * lease (RaftCore.leaseRead) counts ticks, and must never count fewer than real time has
+ * passed. A setInterval could: it drops the ticks of a blocked event loop. A non-leader may
+ * count fewer (which only makes it honour a leader's lease longer, and campaign later), but must
+ * never count more than real time since it last heard from the leader, or it could grant a
+ * vote while the leader still serves lease reads. A follower whose thread was blocked (a GC
+ * pause, a descheduled thread on a busy machine) owes many ticks at once, and the heartbeats
+ * that arrived meanwhile are still queued; applying the ticks first would start an election the
+ * heartbeats would have prevented. So a non-leader's catch-up is bounded: it never applies the
+ * tick that would start an election. It stops one tick short, drops the rest (an under-count:
+ * safe), and leaves the election to `runDue`, a setImmediate, which runs after the input already
+ * queued for this thread (libuv runs timers, then I/O such as MessagePort messages, then
+ * immediates). If none of that input reset the election timer, `runDue` applies the deadline
+ * tick (one of those dropped, so the count still never runs ahead of real time). Applying a
+ * tick after a reset instead would be the over-count that breaks leases, which is why the
+ * ticks past the deadline are dropped and never applied later. (A leader blocked for longer
+ * than its check-quorum window may step down while catching up, before it reads the replies
+ * queued meanwhile: that can cost an election, never safety; its followers, as long without a
+ * heartbeat, are campaigning by then anyway.)
  *
  * Batching: every input only marks the driver dirty; one setImmediate later, everything that
  * arrived in that turn of the event loop (many proposals, many received batches) is drained as
@@ -78,7 +128,17 @@ export class PeerDriver {
   private readonly sink: ApplySink;
   private readonly onFatal: (err: unknown) => void;
   private readonly tickMs: number;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly clock: DriverClock;
+  private started = false;
+  /** Real time at start(), and the ticks since then accounted for (applied or dropped). */
+  private startMs = 0;
+  private ticks = 0;
+  /** The one timer, and the tick it is armed for (Infinity: none). */
+  private timer: unknown = null;
+  private armedAt = Number.POSITIVE_INFINITY;
+  /** A non-leader's election tick is due, held back until the input already queued is stepped. */
+  private electionDue = false;
+  private dueScheduled = false;
   private scheduled = false;
   private stopped = false;
   /** Writes issued and not yet durable, and the latest of them (later Readies wait on it). */
@@ -94,6 +154,10 @@ export class PeerDriver {
   /** Invalid inbound messages, by reason (they are dropped; the core never sees them). */
   rejected = 0;
   lastRejection = '';
+  /** Ticks applied to the core, ticks dropped by a non-leader's bounded catch-up, timers armed. */
+  ticksApplied = 0;
+  ticksDropped = 0;
+  timersArmed = 0;
 
   constructor(opts: DriverOptions) {
     this.core = opts.core;
@@ -102,36 +166,48 @@ export class PeerDriver {
     this.sink = opts.sink;
     this.tickMs = opts.tickMs;
     this.onFatal = opts.onFatal;
+    this.clock = opts.clock ?? realClock;
     this.latestSnapshot = opts.snapshot;
     const sendNow = (msgs: readonly Message[]): void => {
       this.wire.send(msgs);
       this.wire.flush();
     };
-    this.snapshotSender = new SnapshotSender(this.core.id, sendNow, () => performance.now());
+    const clock = this.clock;
+    this.snapshotSender = new SnapshotSender(this.core.id, sendNow, () => clock.now());
     this.snapshotReceiver = new SnapshotReceiver(this.core.id, sendNow);
   }
 
+  /** Starts logical time (tick 0 is now) and arms the timer for the core's first deadline. */
   start(): void {
-    this.timer = setInterval(() => {
-      this.core.tick();
-      if (this.snapshotSender.active > 0) {
-        if (this.core.isLeader()) this.snapshotSender.tick();
-        else this.snapshotSender.cancelAll();
-      }
-      this.schedule();
-    }, this.tickMs);
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.startMs = this.clock.now();
+    this.ticks = 0;
+    this.arm();
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.armedAt = Number.POSITIVE_INFINITY;
     for (const r of this.reads.values()) r.reject(new Error('the peer stopped'));
     this.reads.clear();
   }
 
+  /** Logical time: the ticks accounted for since start() (applied to the core or dropped). */
+  get logicalTicks(): number {
+    return this.ticks;
+  }
+
+  /** The tick the timer is armed for, or Infinity. */
+  get armedTick(): number {
+    return this.armedAt;
+  }
+
   receive(input: Message): void {
     if (this.stopped) return;
+    this.catchUp();
     let msg = input;
     if (msg.type === MsgType.SnapshotChunkAck) {
       this.snapshotSender.onAck(msg);
@@ -154,15 +230,33 @@ export class PeerDriver {
   }
 
   propose(command: Uint8Array): ProposeResult {
+    this.catchUp();
     const r = this.core.propose(command);
     if (r.ok) this.schedule();
     return r;
   }
 
   proposeBatch(commands: readonly Uint8Array[]): ProposeResult {
+    this.catchUp();
     const r = this.core.proposeBatch(commands);
     if (r.ok) this.schedule();
     return r;
+  }
+
+  /**
+   * A read by leader lease (RaftCore.leaseRead). The ticks due are applied first: a lease is
+   * counted in ticks, and a leader that counted fewer than real time has passed would trust a
+   * lease that has run out.
+   */
+  leaseRead(): ProposeResult {
+    this.catchUp();
+    return this.core.leaseRead();
+  }
+
+  /** The core's status, as of now. */
+  status(): RaftStatus {
+    this.catchUp();
+    return this.core.status();
   }
 
   /**
@@ -171,6 +265,7 @@ export class PeerDriver {
    * loses leadership first. Reads asked for in one event-loop turn share one heartbeat round.
    */
   readIndex(): Promise<LogIndex> {
+    this.catchUp();
     const ctx = this.nextReadCtx++;
     const r = this.core.readIndex(ctx);
     if (!r.ok) return Promise.reject(new NotLeaderError(r.reason === 'not-leader' ? r.leaderHint : -1));
@@ -183,6 +278,7 @@ export class PeerDriver {
    * snapshot durably. Resolves once durable. An index at or below the current snapshot is a no-op.
    */
   async snapshot(index: LogIndex, data: Uint8Array): Promise<StepResult> {
+    this.catchUp();
     const log = this.core.log;
     if (Number.isSafeInteger(index) && index <= log.snapshotIndex && index >= 0) return { ok: true };
     const term = log.term(index);
@@ -198,6 +294,93 @@ export class PeerDriver {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     setImmediate(this.flush);
+  }
+
+  // ------------------------------------------------------------------ time
+
+  /** Whole ticks of real time since start(). */
+  private realTicks(): number {
+    return Math.floor((this.clock.now() - this.startMs) / this.tickMs);
+  }
+
+  /**
+   * Applies the ticks real time has made due, one at a time (the role may change on the way).
+   * A leader applies them all. A non-leader stops one tick short of its election: the rest are
+   * dropped and the election is left to runDue (see the class comment for why that is safe).
+   */
+  private catchUp(): void {
+    if (!this.started || this.stopped) return;
+    const target = this.realTicks();
+    if (target <= this.ticks) return;
+    const core = this.core;
+    while (this.ticks < target) {
+      if (!core.isLeader() && core.ticksUntilDue() === 1) {
+        this.ticksDropped += target - this.ticks;
+        this.ticks = target;
+        this.electionDue = true;
+        if (!this.dueScheduled) {
+          this.dueScheduled = true;
+          setImmediate(this.runDue);
+        }
+        break;
+      }
+      core.tick();
+      this.ticks++;
+      this.ticksApplied++;
+    }
+    if (core.hasReady()) this.schedule();
+  }
+
+  /**
+   * A non-leader's election timeout ran out (in catchUp), and the input queued for this thread
+   * has been stepped since: if none of it reset the timer, the core is still one tick short of
+   * its deadline, and that tick (one of those dropped) is applied now.
+   */
+  private readonly runDue = (): void => {
+    this.dueScheduled = false;
+    if (this.stopped) return;
+    if (this.electionDue) {
+      this.electionDue = false;
+      const core = this.core;
+      if (!core.isLeader() && core.ticksUntilDue() === 1 && this.ticksDropped > 0) {
+        core.tick();
+        this.ticksApplied++;
+        this.ticksDropped--;
+      }
+    }
+    this.catchUp();
+    if (this.core.hasReady()) this.schedule();
+    this.arm();
+  };
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    if (this.stopped) return;
+    this.catchUp();
+    if (this.snapshotSender.active > 0) {
+      // The stream's stall detection runs on every tick while a stream is active.
+      if (this.core.isLeader()) this.snapshotSender.tick();
+      else this.snapshotSender.cancelAll();
+    }
+    this.arm();
+  };
+
+  /**
+   * Arms the timer for the next deadline: the core's, or the next tick while a snapshot stream
+   * is active. Keeps the armed timer when it is due at that tick or earlier: it fires, finds
+   * nothing due, and re-arms. While runDue is pending, runDue arms.
+   */
+  private arm(): void {
+    if (!this.started || this.stopped || this.dueScheduled) return;
+    const until = this.snapshotSender.active > 0 ? 1 : this.core.ticksUntilDue();
+    const at = this.ticks + until;
+    if (at >= this.armedAt) return;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    const ms = this.startMs + at * this.tickMs - this.clock.now();
+    this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, Math.ceil(ms)) + TIMER_SLACK_MS);
+    this.armedAt = at;
+    this.timersArmed++;
   }
 
   private readonly flush = (): void => {
@@ -242,10 +425,13 @@ export class PeerDriver {
       }
     }
     this.wire.flush();
+    // Inputs can move the deadline earlier (becoming leader, a snapshot stream starting).
+    this.arm();
   };
 
   private durable(seq: number, after: readonly Message[]): void {
     if (this.stopped) return;
+    this.catchUp();
     this.core.persisted(seq);
     if (after.length > 0) {
       this.wire.send(after);
