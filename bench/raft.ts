@@ -6,7 +6,7 @@ import { Bench, type Task } from 'tinybench';
 import { Cluster, type ApplyMsg, type ClusterOptions } from '../src/cluster/cluster.js';
 import type { Scratch } from '../src/profile/scratch.js';
 import { quantile, quantileSketch, sortedCopy, summarize, type Dist } from '../src/profile/stats.js';
-import { commandOfSize, LeaderApplies, Pump, waitForLeader, within } from '../src/profile/workload.js';
+import { commandOfSize, Compactor, LeaderApplies, Pump, waitForLeader, within } from '../src/profile/workload.js';
 import type { ElectionFigure, IdleFigure, LatencyFigure, ThroughputFigure } from './types.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -17,8 +17,19 @@ export const HEARTBEAT_MS = 50;
 
 let clusters = 0;
 
-/** A cluster in the scratch directory (LMDB) or in memory; closed on interrupt too. */
-export async function startCluster(scratch: Scratch, storage: 'lmdb' | 'memory', peers: number): Promise<{ cluster: Cluster; done: () => Promise<void> }> {
+export interface BenchCluster {
+  readonly cluster: Cluster;
+  /** Snapshots the peers have taken so far (0 without compactEvery). */
+  readonly compactions: () => number;
+  readonly done: () => Promise<void>;
+}
+
+/**
+ * A cluster in the scratch directory (LMDB) or in memory; closed on interrupt too. With
+ * `compactEvery`, every peer snapshots each time it has applied that many more entries, as a
+ * service on top of Raft would (src/profile/workload.ts, Compactor).
+ */
+export async function startCluster(scratch: Scratch, storage: 'lmdb' | 'memory', peers: number, compactEvery = 0): Promise<BenchCluster> {
   const n = ++clusters;
   const opts: ClusterOptions = {
     peers,
@@ -34,9 +45,12 @@ export async function startCluster(scratch: Scratch, storage: 'lmdb' | 'memory',
     untrack();
     throw err;
   });
+  const compactor = compactEvery > 0 ? new Compactor(cluster, compactEvery) : null;
   return {
     cluster,
+    compactions: () => compactor?.snapshots ?? 0,
     done: async () => {
+      compactor?.close();
       untrack();
       await cluster.close();
     },
@@ -75,6 +89,7 @@ export async function throughput(
   spec: ThroughputSpec,
   durationMs: number,
   warmupMs: number,
+  compactions: () => number = () => 0,
 ): Promise<ThroughputFigure> {
   const fig = { id: spec.id, ...base, outstanding: spec.outstanding, call: spec.call };
   // (time, commits so far) at each apply batch of the leader: the run's slices come from these.
@@ -101,6 +116,7 @@ export async function throughput(
   }, 5000);
   try {
     const bytes0 = (await cluster.stats()).logBytes[leader]!;
+    const snapshots0 = compactions();
     pump.start();
     const w0 = performance.now();
     await sleep(warmupMs);
@@ -126,7 +142,8 @@ export async function throughput(
     const a1 = pump.applied;
     await pump.stop();
     const bytes1 = (await cluster.stats()).logBytes[leader]!;
-    const logBytesPerEntry = pump.applied > 0 && bytes1 > bytes0 ? (bytes1 - bytes0) / pump.applied : null;
+    // Only from a run that no snapshot cut short (a snapshot drops the entries it covers).
+    const logBytesPerEntry = pump.applied > 0 && bytes1 > bytes0 && compactions() === snapshots0 ? (bytes1 - bytes0) / pump.applied : null;
     completed(bench.tasks[0]!);
     const windows = slices(arrivals, a0, t0, t1, windowMs);
     return { ...fig, commitsPerSec: ((a1 - a0) * 1000) / (t1 - t0), commits: a1 - a0, seconds: (t1 - t0) / 1000, logBytesPerEntry, windowMs, windows, bound: null };

@@ -5,6 +5,7 @@
 import { bytes, int, ms, pct, ratio, table } from '../src/profile/format.js';
 import { LMDB_BATCH } from './limits.js';
 import { ELECTION_TIMEOUT_MS } from './raft.js';
+import { DEFAULT_COMPACT_EVERY } from '../src/profile/workload.js';
 import type { BenchReport, Bound, ElectionFigure, KvFigure, LatencyFigure, Limits, Target, ThroughputFigure } from './types.js';
 
 export function throughputBound(f: ThroughputFigure, l: Limits): Bound | null {
@@ -202,6 +203,9 @@ export function renderText(r: BenchReport): string {
     });
     out.push(
       '\nCommit throughput (commands applied on the leader per second; 1 outstanding uses propose(), more use proposeBatch();' +
+        (r.options.compactEvery > 0
+          ? `\n  every peer snapshots each ${int(r.options.compactEvery)} entries it applies, as a service would (etcd's default --snapshot-count is ${int(DEFAULT_COMPACT_EVERY)});`
+          : '\n  no snapshots: the log grows in every worker for the whole run (--compact-every 0);') +
         `\n  slices: commits/s in each ${Math.max(...r.throughput.map((f) => f.windowMs)).toFixed(0)} ms of the run, p10-p90)` +
         (sizes.length > 0 ? `\n  log bytes per entry as the leader counts them (stats().logBytes): ${sizes.join(', ')}` : ''),
     );

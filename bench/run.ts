@@ -16,7 +16,7 @@ import { dirname, resolve } from 'node:path';
 import type { Cluster } from '../src/cluster/cluster.js';
 import { parseArgs } from '../src/cli/args.js';
 import { Scratch } from '../src/profile/scratch.js';
-import { waitForLeader } from '../src/profile/workload.js';
+import { DEFAULT_COMPACT_EVERY, waitForLeader } from '../src/profile/workload.js';
 import { renderChart } from './chart.js';
 import { kvFigures, kvSpecs, loadKv } from './kv.js';
 import { measureLimits } from './limits.js';
@@ -45,12 +45,15 @@ function usage(): string {
     '  --peers LIST     cluster sizes, default 3,5 (idle and elections use the largest)',
     '  --duration S     seconds per throughput or latency measurement (default 1.5, quick 0.2)',
     '  --trials N       election trials per kind (default 30, quick 3)',
+    '  --compact-every N  throughput and latency clusters: every peer snapshots each N applied entries, as a',
+    "                   service would (default 100000, etcd's --snapshot-count); 0: never (the log then grows",
+    '                   in every worker\'s memory for the whole run)',
     '  --json FILE      where the JSON goes (default bench-results/bench-<time>.json); the chart is FILE with .svg',
   ].join('\n');
 }
 
 function settings(argv: readonly string[]): Settings {
-  const a = parseArgs(argv, { quick: 'boolean', filter: 'string', peers: 'string', duration: 'number', trials: 'number', json: 'string', help: 'boolean' });
+  const a = parseArgs(argv, { quick: 'boolean', filter: 'string', peers: 'string', duration: 'number', trials: 'number', 'compact-every': 'number', json: 'string', help: 'boolean' });
   if (a.help) {
     console.log(usage());
     process.exit(0);
@@ -62,6 +65,8 @@ function settings(argv: readonly string[]): Settings {
   if (!(duration > 0)) throw new Error('--duration must be positive');
   const trials = (a.trials as number | undefined) ?? (quick ? 3 : 30);
   if (!(Number.isInteger(trials) && trials >= 1)) throw new Error('--trials must be a positive integer');
+  const compactEvery = (a['compact-every'] as number | undefined) ?? DEFAULT_COMPACT_EVERY;
+  if (!(Number.isInteger(compactEvery) && compactEvery >= 0)) throw new Error('--compact-every must be a non-negative integer');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const json = resolve((a.json as string | undefined) ?? `bench-results/bench-${stamp}.json`);
   return {
@@ -70,6 +75,7 @@ function settings(argv: readonly string[]): Settings {
     peers: [...new Set(peers)].sort((x, y) => x - y),
     duration,
     trials,
+    compactEvery,
     json,
     chart: json.replace(/\.json$/i, '') + '.svg',
     limitMs: quick ? 120 : 600,
@@ -315,8 +321,9 @@ async function main(): Promise<void> {
       progress.begin(`${name}: starting the cluster`, steps[k++]!.est);
       let cluster: Cluster | null = null;
       let done: (() => Promise<void>) | null = null;
+      let compactions = (): number => 0;
       try {
-        ({ cluster, done } = await startCluster(scratch, g.storage, g.peers));
+        ({ cluster, done, compactions } = await startCluster(scratch, g.storage, g.peers, s.compactEvery));
         let leader = await waitForLeader(cluster);
         if (g.latencyId) {
           progress.note(`${name}: sequential commit latency`);
@@ -326,7 +333,7 @@ async function main(): Promise<void> {
         }
         for (const spec of g.specs) {
           progress.note(`${name}: throughput, ${spec.size} B, ${spec.outstanding} outstanding (${spec.call})`);
-          const f = await throughput(cluster, leader, { storage: g.storage, peers: g.peers, size: spec.size }, spec, dur, s.warmupMs);
+          const f = await throughput(cluster, leader, { storage: g.storage, peers: g.peers, size: spec.size }, spec, dur, s.warmupMs, compactions);
           throughputFigs.push({ ...f, bound: throughputBound(f, limits) });
           if (f.error) leader = await waitForLeader(cluster);
         }
@@ -360,7 +367,7 @@ async function main(): Promise<void> {
     await scratch.cleanup();
   }
 
-  const options: BenchOptions = { quick: s.quick, filter: s.filter, peers: s.peers, duration: s.duration, trials: s.trials, json: s.json, chart: s.chart };
+  const options: BenchOptions = { quick: s.quick, filter: s.filter, peers: s.peers, duration: s.duration, trials: s.trials, compactEvery: s.compactEvery, json: s.json, chart: s.chart };
   const partial = { limits, throughput: throughputFigs, latency: latencyFigs, election: electionFigs, idle: idleFig, kv: kvFigs };
   const report: BenchReport = {
     schema: 'raftwork-bench/1',

@@ -158,6 +158,8 @@ export interface BenchOptions {
   /** Seconds per throughput and latency measurement. */
   readonly duration: number;
   readonly trials: number;
+  /** Raft throughput and latency clusters: every peer snapshots each this many applied entries. */
+  readonly compactEvery: number;
   readonly json: string;
   readonly chart: string;
 }

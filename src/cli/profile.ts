@@ -17,7 +17,7 @@ import { int, ms, pct, table } from '../profile/format.js';
 import { Scratch } from '../profile/scratch.js';
 import type { StageDump } from '../profile/stage-log.js';
 import { batching, stageReport, type BatchingRow, type StageReport } from '../profile/stage-report.js';
-import { commandOfSize, Pump, waitForLeader } from '../profile/workload.js';
+import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } from '../profile/workload.js';
 import { parseArgs } from './args.js';
 
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
@@ -30,6 +30,8 @@ interface Options {
   outstanding: number;
   /** Commands per proposeBatch call (0: the whole window in one call). */
   chunk: number;
+  /** Each peer snapshots every this many applied entries (0: never). */
+  compactEvery: number;
   batch: boolean;
   samplingUs: number;
   stages: boolean;
@@ -48,6 +50,7 @@ function options(argv: readonly string[]): Options {
     size: 'number',
     outstanding: 'number',
     chunk: 'number',
+    'compact-every': 'number',
     single: 'boolean',
     'sampling-us': 'number',
     'no-stages': 'boolean',
@@ -67,6 +70,7 @@ function options(argv: readonly string[]): Options {
         '  --size B           bytes per command in the log (default 64)',
         '  --outstanding N    proposals kept in flight (default 1024; 0 profiles an idle cluster)',
         '  --chunk N          commands per proposeBatch call (default 256; 0: the whole window in one call)',
+        '  --compact-every N  each peer snapshots every N applied entries, as a service would (default 100000, etcd\'s\n                     --snapshot-count; 0: never, and the log grows without bound)',
         '  --single           one propose() per command instead of proposeBatch',
         '  --sampling-us N    CPU profiler sampling interval (default 100)',
         '  --no-stages        no stage timestamps (CPU profiles only)',
@@ -94,6 +98,7 @@ function options(argv: readonly string[]): Options {
     size: num('size', 64, (v) => Number.isInteger(v) && v >= 8 && v <= 1 << 20),
     outstanding: num('outstanding', 1024, (v) => Number.isInteger(v) && v >= 0),
     chunk: num('chunk', 256, (v) => Number.isInteger(v) && v >= 0),
+    compactEvery: num('compact-every', DEFAULT_COMPACT_EVERY, (v) => Number.isInteger(v) && v >= 0),
     batch: a.single !== true,
     samplingUs: num('sampling-us', 100, (v) => v >= 10),
     stages: a['no-stages'] !== true,
@@ -157,6 +162,7 @@ async function main(): Promise<void> {
     const applied: [number, number, number][] = [];
     let recFrom = Infinity;
     let recTo = Infinity;
+    const compactor = o.compactEvery > 0 && !idle ? new Compactor(cluster, o.compactEvery) : null;
     const pump = new Pump({
       cluster,
       leader,
@@ -211,6 +217,7 @@ async function main(): Promise<void> {
     const mainProfile = o.cpu ? await mainProfiler.stop() : null;
     const dumps: (StageDump | null)[] = o.stages && !idle ? await Promise.all(all.map((i) => cluster.profiler(i).stopStages())) : [];
     await pump.stop();
+    compactor?.close();
     untrack();
     await cluster.close();
 
