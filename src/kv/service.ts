@@ -24,6 +24,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { RaftStatus } from '../core/raft.js';
 import type { Entry, Snapshot } from '../core/types.js';
 import type { PeerService, ServiceContext } from '../peer/service.js';
+import type { PiggybackAux } from '../peer/driver.js';
 import { ClientFaults } from './faults.js';
 import {
   Consistency,
@@ -226,6 +227,11 @@ export class KvService implements PeerService {
     this.runReadWaiters();
     this.maybeCompact(entries);
     this.flushReplies();
+  }
+
+  /** The applied state not yet stored rides in the peer's next log write (see KvStateMachine.takeAux). */
+  takeAux(): PiggybackAux | null {
+    return this.sm.takeAux();
   }
 
   restore(snapshot: Snapshot): void {

@@ -9,11 +9,14 @@
  *     kv.sessions   clientId (8 bytes, big-endian) -> session (see below)
  *     kv.meta       'state' -> applied index and term, the cluster clock, the last session sweep
  *
- * The changes of consecutive apply() calls are written together, as one storage transaction
- * holding the data changes, the sessions they touched and the new applied index (flush(): at
- * most 10 ms after an apply). So the durable state is always the state after some applied index,
+ * The changes of consecutive apply() calls are written together, as aux writes holding the data
+ * changes, the sessions they touched and the new applied index, in one storage transaction:
+ * usually the transaction of a log write of the peer's, 50-100 ms after the first of those applies
+ * (takeAux(), so the applied state costs no commit or fsync of its own), else a transaction of
+ * their own 100 ms after it (flush()).
+ * So the durable state is always the state after some applied index,
  * and a restarted peer tells the core that index (open() -> appliedIndex) instead of replaying
- * the log from its snapshot; it replays only what was applied in the last few ms.
+ * the log from its snapshot; it replays only what was applied in the last 100 ms or so.
  * Ordering: the LogStore makes writes durable in issue order, and the driver applies only
  * entries already durable in the log, so the applied index never runs ahead of the local log.
  *
@@ -50,6 +53,7 @@
  */
 import type { Entry, Snapshot } from '../core/types.js';
 import type { AuxTable, AuxWriter, LogStore } from '../storage/log-store.js';
+import type { PiggybackAux } from '../peer/driver.js';
 import {
   CodecError,
   Op,
@@ -66,8 +70,12 @@ import {
 export const MAX_KEY_BYTES = 1024;
 /** The largest value the state machine stores (an append beyond it fails with TooLarge). */
 export const MAX_STORED_VALUE_BYTES = 16 * 1024 * 1024;
-/** The applied state is written at most this long after an apply (see flush()). */
-const FLUSH_DELAY_MS = 10;
+/**
+ * The applied state is written at most this long after an apply, in a transaction of its own
+ * (flush()); from half of it on, it rides in the peer's next log write instead (takeAux()).
+ */
+const FLUSH_DELAY_MS = 100;
+const PIGGYBACK_AFTER_MS = FLUSH_DELAY_MS / 2;
 /** ... or at once when this many entries or bytes of commands are waiting. */
 const FLUSH_ENTRIES = 8192;
 const FLUSH_BYTES = 4 * 1024 * 1024;
@@ -123,6 +131,8 @@ export class KvStateMachine {
   private pendingEntries = 0;
   private pendingBytes = 0;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the oldest change not yet stored was applied (performance.now()). */
+  private pendingSince = 0;
   private stopped = false;
   private readonly onFatal: (err: unknown) => void;
   private badCommands = 0;
@@ -188,22 +198,43 @@ export class KvStateMachine {
       observe?.(e.index, e.term, result, cmd);
     }
     if (this.pendingEntries >= FLUSH_ENTRIES || this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
+    else if (this.flushTimer === null) {
+      this.pendingSince = performance.now();
+      this.flushTimer = setTimeout(() => this.flush(), FLUSH_DELAY_MS);
+    }
   }
 
   /**
    * Writes the changes applied since the last flush, the sessions they touched and the applied
-   * index, as one transaction. Called FLUSH_DELAY_MS after an apply, sooner when a batch grows
-   * large, and before a scan reads the table. Why not one transaction per apply: the log is what
-   * makes a committed write durable; the applied state only spares a restart the replay. A
-   * durable LMDB commit per apply (two fsyncs) would hold up the next log append behind it on
-   * every write; this way there is one per FLUSH_DELAY_MS at most, and a restart replays at most
-   * the entries of that window.
+   * index, as one transaction of their own. On a busy peer takeAux() has handed them to a log
+   * write by then, which stores them in its transaction at no cost of its own; this runs
+   * FLUSH_DELAY_MS after the first apply not yet stored when no log write took it (an idle
+   * peer), sooner when a batch grows large, and before a scan reads the table. Why not a transaction per
+   * apply: the log is what makes a committed write durable; the applied state only spares a
+   * restart the replay. A durable LMDB commit per apply (two fsyncs) would hold up the next log
+   * append behind it on every write.
    */
   flush(): void {
+    const staged = this.takePending();
+    if (staged !== null) staged.landed(this.store.transaction(staged.aux));
+  }
+
+  /**
+   * The changes applied since the last flush, as aux writes for the transaction of the log write
+   * the peer is about to issue (PeerService.takeAux); null when nothing is pending. Reads keep
+   * seeing them through the overlay until that write lands.
+   */
+  takeAux(): PiggybackAux | null {
+    // Not at every log write: the changes of many applies together dirty far fewer pages than
+    // the same changes spread over many transactions (each rewrites the leaf pages it touches).
+    if (this.pendingEntries === 0 || performance.now() - this.pendingSince < PIGGYBACK_AFTER_MS) return null;
+    return this.takePending();
+  }
+
+  private takePending(): PiggybackAux | null {
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = null;
-    if (this.pendingEntries === 0 || this.stopped) return;
+    if (this.pendingEntries === 0 || this.stopped) return null;
     const changes = this.pendingChanges;
     const touched = this.pendingTouched;
     const removed = this.pendingRemoved;
@@ -212,7 +243,7 @@ export class KvStateMachine {
     this.pendingRemoved = new Set();
     this.pendingEntries = 0;
     this.pendingBytes = 0;
-    this.persist(this.ver + 1, changes, touched, removed, false);
+    return this.stage(this.ver + 1, changes, touched, removed, false);
   }
 
   /** No more writes (the peer is stopping): what is not flushed is replayed from the log next time. */
@@ -301,10 +332,22 @@ export class KvStateMachine {
     }
   }
 
+  /** Writes a staged change in a transaction of its own. */
   private persist(ver: number, changes: Map<string, Uint8Array | null>, touched: Set<number>, removed: Set<number>, replace: boolean): void {
+    const staged = this.stage(ver, changes, touched, removed, replace);
+    staged.landed(this.store.transaction(staged.aux));
+  }
+
+  /**
+   * The aux writes that store `changes` (and the sessions and the applied index as of now), and
+   * what to do once the transaction carrying them lands: drop the overlay entries it covers.
+   * Versions are staged in order and the peer's writes land in issue order, so a later version
+   * never lands before an earlier one.
+   */
+  private stage(ver: number, changes: Map<string, Uint8Array | null>, touched: Set<number>, removed: Set<number>, replace: boolean): PiggybackAux {
     this.ver = ver;
     const state = this.encodeState();
-    const p = this.store.transaction((w: AuxWriter) => {
+    const aux = (w: AuxWriter): void => {
       if (replace) {
         w.clear(this.data);
         w.clear(this.sessionsTable);
@@ -319,7 +362,11 @@ export class KvStateMachine {
       }
       for (const id of removed) w.remove(this.sessionsTable, idKey(id));
       w.put(this.meta, 'state', state);
-    });
+    };
+    return { aux, landed: (p) => this.landed(p, ver, changes) };
+  }
+
+  private landed(p: Promise<void>, ver: number, changes: Map<string, Uint8Array | null>): void {
     this.flushed = p.then(
       () => {
         if (this.replacing === ver) this.replacing = 0;

@@ -10,13 +10,17 @@ import {
   type Snapshot,
   type StepResult,
 } from '../core/types.js';
+import type { AuxWrites } from '../storage/log-store.js';
 import { NotLeaderError } from './service.js';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-stream.js';
 
 /** What the driver needs from durable storage (src/storage's LogStore has it). */
 export interface DriverStore {
-  /** One atomic write; resolves once durable. Writes become durable, and resolve, in issue order. */
-  write(batch: { hardState: HardState | null; snapshot: Snapshot | null; entries: readonly Entry[] }): Promise<void>;
+  /**
+   * One atomic write, with the service's aux writes if any in the same transaction; resolves
+   * once durable. Writes become durable, and resolve, in issue order.
+   */
+  write(batch: { hardState: HardState | null; snapshot: Snapshot | null; entries: readonly Entry[] }, aux?: AuxWrites): Promise<void>;
   /** Stores the service's snapshot and drops the log up to it, durably. */
   compact(snapshot: Snapshot): Promise<void>;
 }
@@ -31,6 +35,18 @@ export interface Wire {
 export interface ApplySink {
   entries(committed: readonly Entry[]): void;
   snapshot(snapshot: Snapshot): void;
+  /**
+   * The state the sink has applied and not yet stored, to ride in the transaction of the log
+   * write about to be issued (so storing it costs no commit and no fsync of its own); null when
+   * there is none. `landed` gets that write's promise.
+   */
+  takeAux?(): PiggybackAux | null;
+}
+
+/** Aux writes that ride in a log write's transaction, and who to tell when that write lands. */
+export interface PiggybackAux {
+  readonly aux: AuxWrites;
+  landed(write: Promise<void>): void;
 }
 
 /**
@@ -406,7 +422,10 @@ export class PeerDriver {
       const after = r.messagesAfterPersist;
       if (r.hardState !== null || r.snapshot !== null || r.entries.length > 0) {
         this.pendingWrites++;
-        const write = this.store.write({ hardState: r.hardState, snapshot: r.snapshot, entries: r.entries });
+        const extra = this.sink.takeAux?.() ?? null;
+        const batch = { hardState: r.hardState, snapshot: r.snapshot, entries: r.entries };
+        const write = extra === null ? this.store.write(batch) : this.store.write(batch, extra.aux);
+        extra?.landed(write);
         this.lastWrite = write;
         write.then(
           () => {

@@ -3,6 +3,7 @@ import type { Entry, LogIndex, ProposeResult, Snapshot, StepResult } from '../co
 import type { LogStore } from '../storage/log-store.js';
 import type { FaultTableView } from '../transport/fault-table.js';
 import type { MessagePort } from 'node:worker_threads';
+import type { PiggybackAux } from './driver.js';
 
 /**
  * A replicated service hosted inside each peer worker (the KV store's state machine is one).
@@ -21,6 +22,11 @@ export interface PeerService {
   apply(entries: readonly Entry[]): void;
   /** Replace the state with a snapshot (installed from the leader, or newer than the service's own state at start). */
   restore(snapshot: Snapshot): void;
+  /**
+   * Optional: state applied and not yet stored, handed over to ride in the transaction of the
+   * log write the peer is about to issue (see ApplySink.takeAux in driver.ts); null if none.
+   */
+  takeAux?(): PiggybackAux | null;
   /** A call from the main thread (Cluster.callService). */
   call(request: unknown): Promise<unknown>;
   /** A port from the main thread for the service's own traffic (clients). */

@@ -57,6 +57,9 @@ const serviceSink = {
   snapshot(s: Snapshot): void {
     service!.restore(s);
   },
+  takeAux() {
+    return service!.takeAux?.() ?? null;
+  },
 };
 
 async function start(): Promise<void> {

@@ -184,3 +184,38 @@ test('sessions expire by the clock in the log, the same way on every replica', (
   assert.equal(a.clock, 13_000);
   assert.deepEqual(Buffer.from(a.snapshotData()), Buffer.from(b.snapshotData()));
 });
+
+test('the applied state rides in a log write once it has waited half the flush delay, not at every write', async () => {
+  const backing = new MemoryBacking();
+  const store = new MemoryLogStore(backing);
+  const sm = new KvStateMachine(store, (err) => assert.fail(String(err)));
+  assert.equal(sm.takeAux(), null, 'nothing applied, nothing to store');
+  const log = new Log();
+  sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
+  assert.equal(sm.takeAux(), null, 'a change just applied waits, so that many applies share one write');
+  await new Promise((r) => setTimeout(r, 60));
+  const staged = sm.takeAux();
+  assert.ok(staged !== null, 'after half the flush delay the change goes with the next log write');
+  // The peer's log write carries it: one transaction for the entry and the applied state.
+  const next: Entry = { index: 1, term: 1, kind: 0, data: cmd(1, 2, { op: Op.Put, key: 'b', value: '2' }, 2) };
+  const write = store.write({ hardState: null, snapshot: null, entries: [next] }, staged.aux);
+  staged.landed(write);
+  assert.equal(sm.takeAux(), null, 'taken once');
+  await write;
+  await sm.whenFlushed();
+  sm.stop();
+  const again = new KvStateMachine(new MemoryLogStore(backing), (err) => assert.fail(String(err)));
+  assert.equal(again.applied, 1, 'the applied index stored with the log write');
+  assert.equal(value(again, 'a'), '1');
+});
+
+test('an idle peer stores its applied state on its own after the flush delay', async () => {
+  const { sm, backing } = machine();
+  const log = new Log();
+  sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
+  await new Promise((r) => setTimeout(r, 150));
+  sm.stop();
+  const again = machine(backing).sm;
+  assert.equal(again.applied, 1, 'no log write came, so the flush timer stored it');
+  assert.equal(value(again, 'a'), '1');
+});
