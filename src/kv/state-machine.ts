@@ -54,6 +54,7 @@
 import type { Entry, Snapshot } from '../core/types.js';
 import type { AuxTable, AuxWriter, LogStore } from '../storage/log-store.js';
 import type { PiggybackAux } from '../peer/driver.js';
+import { ReadCache } from './read-cache.js';
 import {
   CodecError,
   Op,
@@ -79,6 +80,10 @@ const PIGGYBACK_AFTER_MS = FLUSH_DELAY_MS / 2;
 /** ... or at once when this many entries or bytes of commands are waiting. */
 const FLUSH_ENTRIES = 8192;
 const FLUSH_BYTES = 4 * 1024 * 1024;
+/** The read cache's bounds (read-cache.ts). */
+const CACHE_KEYS = 65536;
+const CACHE_BYTES = 16 * 1024 * 1024;
+const CACHE_VALUE_BYTES = 16 * 1024;
 /** Format of the meta record and snapshots. */
 const FORMAT = 1;
 
@@ -120,6 +125,8 @@ export class KvStateMachine {
   private lastSweep = 0;
 
   private readonly overlay = new Map<string, OverlayEntry>();
+  /** The applied values of keys read lately; kept current by every applied write. */
+  private readonly cache = new ReadCache(CACHE_KEYS, CACHE_BYTES, CACHE_VALUE_BYTES);
   /** The version of a restore still in flight (the table is stale until it lands), else 0. */
   private replacing = 0;
   private ver = 0;
@@ -279,6 +286,7 @@ export class KvStateMachine {
     const set = (v: Uint8Array | null): void => {
       changes.set(cmd.key, v);
       this.overlay.set(cmd.key, { value: v, ver });
+      this.cache.update(cmd.key, v);
     };
     switch (cmd.op) {
       case Op.Put:
@@ -395,7 +403,11 @@ export class KvStateMachine {
     if (o !== undefined) return o.value ?? undefined;
     if (this.replacing !== 0) return undefined;
     if (key.length === 0 || (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES)) return undefined;
-    return this.data.get(key);
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const v = this.data.get(key);
+    this.cache.fill(key, v ?? null);
+    return v;
   }
 
   /** Writes what is pending, and resolves once it has landed (the tables show at least the current state). */
@@ -488,6 +500,7 @@ export class KvStateMachine {
     const ver = this.ver + 1;
     const changes = new Map<string, Uint8Array | null>();
     this.overlay.clear();
+    this.cache.clear();
     for (let n = r.uint(); n > 0; n--) {
       const key = r.str();
       const value = r.bytes();

@@ -219,3 +219,28 @@ test('an idle peer stores its applied state on its own after the flush delay', a
   assert.equal(again.applied, 1, 'no log write came, so the flush timer stored it');
   assert.equal(value(again, 'a'), '1');
 });
+
+test('reads served from the read cache follow every applied write and a restored snapshot', async () => {
+  const { sm } = machine();
+  const log = new Log();
+  sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
+  await sm.whenFlushed();
+  assert.equal(value(sm, 'a'), '1', 'read from the table, now cached');
+  assert.equal(value(sm, 'missing'), undefined, 'absent, now cached as absent');
+  sm.apply(log.entries(cmd(1, 2, { op: Op.Put, key: 'a', value: '2' }, 2), cmd(1, 3, { op: Op.Put, key: 'missing', value: 'here' }, 3)), null);
+  await sm.whenFlushed();
+  assert.equal(value(sm, 'a'), '2', 'the cached key took the applied value');
+  assert.equal(value(sm, 'missing'), 'here');
+  sm.apply(log.entries(cmd(1, 4, { op: Op.Append, key: 'a', value: '+' }, 4), cmd(1, 5, { op: Op.Delete, key: 'missing' }, 5)), null);
+  await sm.whenFlushed();
+  assert.equal(value(sm, 'a'), '2+');
+  assert.equal(value(sm, 'missing'), undefined);
+  // A snapshot from elsewhere replaces everything, cache included.
+  const other = machine().sm;
+  const olog = new Log();
+  other.apply(olog.entries(cmd(9, 1, { op: Op.Put, key: 'a', value: 'theirs' })), null);
+  sm.restore({ index: olog.index, term: 1, data: other.snapshotData() });
+  assert.equal(value(sm, 'a'), 'theirs');
+  await sm.whenFlushed();
+  assert.equal(value(sm, 'a'), 'theirs');
+});
