@@ -164,6 +164,10 @@ export class RaftCore {
   private leaderTicks = 0;
   private roundSentAt = new Map<number, number>();
   private leaseFrom = -1;
+  /** The leader's tick of the last leaseRead() asked of it (quiet heartbeats stop meanwhile). */
+  private leaseAskedAt = Number.NEGATIVE_INFINITY;
+  /** The leader's tick of its last work: a proposal, a read, entries sent (see heartbeatInterval()). */
+  private busyAt = 0;
 
   constructor(config: RaftConfig, restored?: RestoredState) {
     assert(Number.isInteger(config.peers) && config.peers >= 1, `peers must be a positive integer, got ${config.peers}`);
@@ -276,6 +280,7 @@ export class RaftCore {
   /** Appends a command to the leader's log. Returns at once; commit is reported through ready(). */
   propose(data: Uint8Array): ProposeResult {
     if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    this.busyAt = this.leaderTicks;
     const index = this.log.lastIndex() + 1;
     this.log.append({ index, term: this.term, kind: EntryKind.Normal, data });
     return { ok: true, index, term: this.term };
@@ -284,6 +289,7 @@ export class RaftCore {
   /** Appends many commands at once (the batched fast path); returns the first one's index. */
   proposeBatch(commands: readonly Uint8Array[]): ProposeResult {
     if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    this.busyAt = this.leaderTicks;
     const first = this.log.lastIndex() + 1;
     for (let k = 0; k < commands.length; k++) {
       this.log.append({ index: first + k, term: this.term, kind: EntryKind.Normal, data: commands[k]! });
@@ -300,6 +306,7 @@ export class RaftCore {
    */
   readIndex(ctx: number): StepResult {
     if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    this.busyAt = this.leaderTicks;
     if (this.peers === 1 && this.log.term(this.commitIndex) === this.term) {
       this.readStates.push({ ctx, index: this.commitIndex });
     } else if (this.log.term(this.commitIndex) !== this.term) {
@@ -320,6 +327,8 @@ export class RaftCore {
    */
   leaseRead(): ProposeResult {
     if (this.role !== Role.Leader) return { ok: false, reason: 'not-leader', leaderHint: this.leaderId };
+    this.leaseAskedAt = this.leaderTicks;
+    this.busyAt = this.leaderTicks;
     const valid =
       this.cfg.checkQuorum &&
       this.log.term(this.commitIndex) === this.term &&
@@ -437,7 +446,7 @@ export class RaftCore {
    * reaches a bound a counter is compared against in tickElection / tickLeader. Always >= 1.
    *
    *   follower, pre-candidate, candidate   the election timeout: randomizedElectionTimeout - electionElapsed
-   *   leader                               the least of: the next heartbeat (heartbeatTicks - heartbeatElapsed),
+   *   leader                               the least of: the next heartbeat (ticksToHeartbeat: the interval may stretch when idle),
    *                                        the check-quorum window (with checkQuorum on), and the retry of
    *                                        every InstallSnapshot still unanswered (snapshotWaitTicks)
    *
@@ -449,7 +458,7 @@ export class RaftCore {
    */
   ticksUntilDue(): number {
     if (this.role !== Role.Leader) return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
-    let due = this.cfg.heartbeatTicks - this.heartbeatElapsed;
+    let due = this.ticksToHeartbeat();
     // With check-quorum off the window's end only resets electionElapsed, which a leader never reads.
     if (this.cfg.checkQuorum) due = Math.min(due, this.checkQuorumTicks() - this.electionElapsed);
     const retry = this.snapshotRetryTicks();
@@ -572,6 +581,8 @@ export class RaftCore {
     this.round = 0;
     this.leaderTicks = 0;
     this.leaseFrom = -1;
+    this.leaseAskedAt = Number.NEGATIVE_INFINITY;
+    this.busyAt = 0;
     this.roundSentAt.clear();
     // A no-op in the new term lets the leader commit entries of earlier terms (section 8).
     this.log.append({ index: next, term: this.term, kind: EntryKind.Noop, data: NO_DATA });
@@ -649,6 +660,27 @@ export class RaftCore {
     return 2 * this.cfg.maxElectionTicks;
   }
 
+  /**
+   * Ticks between heartbeats: the configured interval, stretched to twice that (never reaching
+   * the shortest election timeout) once the leader has had no work for an election timeout: no
+   * proposal, no read, no entries to send. An idle cluster's cost is nearly all heartbeats, each
+   * one a thread wake-up per follower; the stretched interval still reaches every follower well
+   * inside its shortest timeout, and the first proposal or read restores the usual interval at
+   * once (proposals and read rounds never wait for a heartbeat anyway).
+   */
+  private heartbeatInterval(atTick: number): number {
+    const hb = this.cfg.heartbeatTicks;
+    if (atTick - this.busyAt < this.cfg.electionTicks) return hb;
+    return Math.max(hb, Math.min(2 * hb, this.cfg.electionTicks - hb));
+  }
+
+  /** Ticks until the next heartbeat, the interval stretching on the way included. */
+  private ticksToHeartbeat(): number {
+    const k = this.cfg.heartbeatTicks - this.heartbeatElapsed;
+    const idleIn = this.cfg.electionTicks - (this.leaderTicks - this.busyAt);
+    return k < idleIn ? k : this.heartbeatInterval(this.leaderTicks + k) - this.heartbeatElapsed;
+  }
+
   /** An InstallSnapshot unanswered for this many ticks is retried (lost, or the follower restarted). */
   private snapshotRetryTicks(): number {
     return 2 * this.cfg.electionTicks;
@@ -671,7 +703,7 @@ export class RaftCore {
       if (p === this.id || pr.state !== ProgressState.Snapshot) continue;
       if (++pr.snapshotWaitTicks >= this.snapshotRetryTicks()) pr.becomeProbe();
     }
-    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+    if (this.heartbeatElapsed >= this.heartbeatInterval(this.leaderTicks)) {
       this.heartbeatElapsed = 0;
       this.broadcastRound();
     }
@@ -776,6 +808,8 @@ export class RaftCore {
     // Figure 2: commitIndex = min(leaderCommit, index of last new entry); it never goes back.
     const newCommit = Math.min(m.leaderCommit, lastNew);
     if (newCommit > this.commitIndex) this.commitIndex = newCommit;
+    // An accepted quiet heartbeat needs no answer: the leader knows we match (AppendEntries.quiet).
+    if (m.quiet === true && entries.length === 0) return OK;
     this.replyAppend(m.from, m.round, true, lastNew, 0, 0);
     return OK;
   }
@@ -924,6 +958,7 @@ export class RaftCore {
       round: this.round,
     };
     this.messages.push(msg);
+    this.busyAt = this.leaderTicks;
     const lastSent = entries[entries.length - 1]!.index;
     if (pr.state === ProgressState.Replicate) {
       let bytes = 0;
@@ -942,6 +977,7 @@ export class RaftCore {
       return;
     }
     const prevLogIndex = pr.next - 1;
+    const quiet = this.quietHeartbeat(pr);
     this.messages.push({
       type: MsgType.AppendEntries,
       term: this.term,
@@ -952,8 +988,30 @@ export class RaftCore {
       entries: EMPTY,
       leaderCommit: this.commitIndex,
       round: this.round,
+      ...(quiet ? { quiet } : {}),
     });
     if (pr.state === ProgressState.Probe) pr.paused = true;
+  }
+
+  /**
+   * Whether a heartbeat to this follower may go unanswered (AppendEntries.quiet), which spares an
+   * idle cluster most of its reply traffic. Only when nothing can depend on the answer: the
+   * follower is known to match our whole log (an answer would teach us nothing about it), no
+   * read waits on a round, no lease read was asked for within an election timeout (so a leader
+   * serving lease reads renews its lease every round, as before), and the follower has already
+   * answered in this check-quorum window: until it does, every heartbeat asks, exactly as
+   * without quiet heartbeats, so check-quorum sees a live follower as often as before (under long
+   * reordering too). Safety never depends on this: fewer answers confirm fewer rounds, never more.
+   */
+  private quietHeartbeat(pr: Progress): boolean {
+    return (
+      pr.state === ProgressState.Replicate &&
+      pr.match >= this.log.lastIndex() &&
+      this.pendingReads.length === 0 &&
+      this.deferredReads.length === 0 &&
+      this.leaderTicks - this.leaseAskedAt >= this.cfg.electionTicks &&
+      pr.recentActive
+    );
   }
 
   /**

@@ -90,6 +90,13 @@ export interface AppendEntries extends Envelope {
    * ReadIndex and renews the leader's lease.
    */
   readonly round: number;
+  /**
+   * A heartbeat (no entries) that needs no reply if the follower accepts it: the leader already
+   * knows this follower matches its whole log, and no read, lease or quorum check is waiting for
+   * this round. A rejection is always answered. Absent or false: answer as usual. Idle clusters
+   * so send a reply for a fraction of their heartbeats instead of for every one.
+   */
+  readonly quiet?: boolean;
 }
 
 export interface AppendEntriesReply extends Envelope {

@@ -49,6 +49,7 @@ function validateAppend(msg: Record<string, unknown>): string | null {
   if (!isCount(msg.prevLogIndex) || !isCount(msg.prevLogTerm)) return 'AppendEntries: bad prevLogIndex/prevLogTerm';
   if (!isCount(msg.leaderCommit)) return 'AppendEntries: bad leaderCommit';
   if (!isCount(msg.round)) return 'AppendEntries: bad round';
+  if (msg.quiet !== undefined && typeof msg.quiet !== 'boolean') return 'AppendEntries: quiet is not a boolean';
   const term = msg.term as number;
   if ((msg.prevLogTerm as number) > term) return 'AppendEntries: prevLogTerm above term';
   if ((msg.prevLogIndex as number) === 0 && (msg.prevLogTerm as number) !== 0) return 'AppendEntries: prevLogTerm must be 0 at index 0';

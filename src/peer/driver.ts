@@ -108,8 +108,9 @@ const TIMER_SLACK_MS = 1;
  * time has made due: floor((now - start) / tickMs) - ticks. One timer (setTimeout) is armed for
  * the core's next deadline (RaftCore.ticksUntilDue), so an idle follower wakes about once per
  * election timeout and an idle leader once per heartbeat, not once per tick. The timer is
- * re-armed when it fires, or when a flush finds the deadline moved earlier than the armed one
- * (becoming leader); never per message. A timer that fires early finds nothing due and re-arms.
+ * re-armed when it fires, or when a flush finds the deadline moved (becoming leader; a heartbeat
+ * pushing a follower's election deadline later), at most once per tick. A timer that fires
+ * early finds nothing due and re-arms.
  *
  * Catch-up and leases. A leader applies every due tick, always before it answers anything: its
  * lease (RaftCore.leaseRead) counts ticks, and must never count fewer than real time has
@@ -384,14 +385,17 @@ export class PeerDriver {
 
   /**
    * Arms the timer for the next deadline: the core's, or the next tick while a snapshot stream
-   * is active. Keeps the armed timer when it is due at that tick or earlier: it fires, finds
-   * nothing due, and re-arms. While runDue is pending, runDue arms.
+   * is active. Re-arms whenever that tick differs from the armed one, later ones included: a
+   * follower's deadline moves later with every heartbeat, and a timer left at the old deadline
+   * would wake the thread for nothing (on the 2-core VM a thread wake costs ~150 us of CPU, an
+   * idle cluster's main cost). Deadlines are whole ticks, so under load this re-arms at most
+   * once per tick, not per message. While runDue is pending, runDue arms.
    */
   private arm(): void {
     if (!this.started || this.stopped || this.dueScheduled) return;
     const until = this.snapshotSender.active > 0 ? 1 : this.core.ticksUntilDue();
     const at = this.ticks + until;
-    if (at >= this.armedAt) return;
+    if (at === this.armedAt) return;
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     const ms = this.startMs + at * this.tickMs - this.clock.now();
     this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, Math.ceil(ms)) + TIMER_SLACK_MS);
@@ -469,13 +473,16 @@ export class PeerDriver {
       const m = msgs[k]!;
       if (m.type !== MsgType.InstallSnapshot) continue;
       const s = this.latestSnapshot;
-      if (!s || s.index !== m.lastIncludedIndex) {
+      // The service may have snapshotted again between the core's asking and this flush (the
+      // message waited in the core for the turn's Ready): the newer snapshot serves the
+      // follower as well, and the core takes whatever index its reply reports.
+      if (!s || s.index < m.lastIncludedIndex) {
         this.fail(new Error(`no snapshot at ${m.lastIncludedIndex} to send (have ${s?.index ?? 'none'})`));
         return [];
       }
       out ??= msgs.slice();
       if (this.snapshotSender.fitsOneMessage(s)) {
-        out[k] = { ...m, data: s.data, total: s.data.length };
+        out[k] = { ...m, lastIncludedIndex: s.index, lastIncludedTerm: s.term, data: s.data, total: s.data.length };
       } else {
         this.snapshotSender.start(m.to, m.term, s);
         out[k] = null as unknown as Message; // removed below

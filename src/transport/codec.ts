@@ -19,7 +19,7 @@
  *   1 RequestVote           lastLogIndex:u64 lastLogTerm:u64                bit 1: preVote
  *   2 RequestVoteReply      (none)                                          voteGranted; bit 1: preVote
  *   3 AppendEntries         prevLogIndex:u64 prevLogTerm:u64 leaderCommit:u64
- *                           round:u64 n:u32 entry{n}                        -
+ *                           round:u64 n:u32 entry{n}                        bit 2: quiet
  *   4 AppendEntriesReply    matchIndex:u64 conflictTerm:u64 conflictIndex:u64
  *                           round:u64                                       success
  *   5 InstallSnapshot       lastIncludedIndex:u64 lastIncludedTerm:u64
@@ -84,6 +84,8 @@ const MIN_MESSAGE_BYTES = MESSAGE_HEADER_BYTES;
 const FLAG_BIT = 1;
 /** RequestVote and its reply: a Pre-Vote round (section 9.6 of Ongaro's thesis). */
 const PRE_VOTE_BIT = 2;
+/** AppendEntries: a heartbeat that needs no answer if accepted (AppendEntries.quiet). */
+const QUIET_BIT = 4;
 
 // ---------------------------------------------------------------------------
 // Sizes
@@ -187,7 +189,7 @@ export function encodeBatch(msgs: readonly Message[]): Uint8Array<ArrayBuffer> {
         off = body;
         break;
       case MsgType.AppendEntries:
-        dv.setUint8(off + 1, 0);
+        dv.setUint8(off + 1, m.quiet === true ? QUIET_BIT : 0);
         off = writeAppendEntries(dv, bytes, body, m);
         break;
       case MsgType.AppendEntriesReply:
@@ -420,7 +422,8 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
     }
     const hasFlag = type === MsgType.RequestVoteReply || type === MsgType.AppendEntriesReply;
     const voteKind = type === MsgType.RequestVote || type === MsgType.RequestVoteReply;
-    if ((flags & ~((hasFlag ? FLAG_BIT : 0) | (voteKind ? PRE_VOTE_BIT : 0))) !== 0) {
+    const allowed = (hasFlag ? FLAG_BIT : 0) | (voteKind ? PRE_VOTE_BIT : 0) | (type === MsgType.AppendEntries ? QUIET_BIT : 0);
+    if ((flags & ~allowed) !== 0) {
       fail('bad-flags', off + 1, `flags 0x${flags.toString(16)} for message type ${type}`);
     }
     need(off, FIXED_BYTES[type]!, len);
@@ -478,7 +481,8 @@ function decodeUnchecked(bytes: Uint8Array, peers: number): DecodeResult {
           });
           off += dlen;
         }
-        messages.push({ type: MsgType.AppendEntries, term, from, to, prevLogIndex, prevLogTerm, entries, leaderCommit, round });
+        const ae: AppendEntries = { type: MsgType.AppendEntries, term, from, to, prevLogIndex, prevLogTerm, entries, leaderCommit, round };
+        messages.push((flags & QUIET_BIT) !== 0 ? { ...ae, quiet: true } : ae);
         break;
       }
       case MsgType.AppendEntriesReply:

@@ -260,24 +260,36 @@ test('a new leader appends a no-op of its term and sends it to every follower', 
   }
 });
 
-test('heartbeats every heartbeatTicks', () => {
+test('heartbeats every heartbeatTicks while the leader has work, twice as far apart once idle, and back at once with a proposal', () => {
   const core = makeCore({ id: 0, peers: 3 });
   elect(core, [1, 2]);
-  // Keep check-quorum content: the followers answer every heartbeat.
+  // Keep check-quorum content: the followers answer every AppendEntries.
   const sentAt: number[][] = [[], [], []];
-  for (let t = 1; t <= 6 * HEARTBEAT_TICKS; t++) {
-    core.tick();
-    const r = drain(core);
-    for (const m of r.messages) {
-      if (m.type !== MsgType.AppendEntries) continue;
-      sentAt[m.to]!.push(t);
-      core.step(appendReply(m.to, 0, m.term, true, m.prevLogIndex + m.entries.length));
+  const run = (from: number, to: number, atStart?: () => void): void => {
+    for (let t = from; t <= to; t++) {
+      core.tick();
+      if (t === from) atStart?.();
+      const r = drain(core);
+      for (const m of r.messages) {
+        if (m.type !== MsgType.AppendEntries) continue;
+        sentAt[m.to]!.push(t);
+        core.step(appendReply(m.to, 0, m.term, true, m.prevLogIndex + m.entries.length));
+      }
+      drain(core);
     }
-    drain(core);
-  }
-  const expected = Array.from({ length: 6 }, (_, k) => (k + 1) * HEARTBEAT_TICKS);
-  assert.deepEqual(sentAt[1], expected);
-  assert.deepEqual(sentAt[2], expected);
+  };
+  run(1, 30);
+  // The first heartbeat (tick 3) carries the no-op again (its first send went unanswered), and
+  // sending entries is work: every HEARTBEAT_TICKS until ELECTION_TICKS after it, then every 6
+  // (twice HEARTBEAT_TICKS, still below ELECTION_TICKS - HEARTBEAT_TICKS).
+  const idle = [3, 6, 9, 12, 18, 24, 30];
+  assert.deepEqual(sentAt[1], idle);
+  assert.deepEqual(sentAt[2], idle);
+  // A proposal is work: heartbeats come every HEARTBEAT_TICKS again.
+  run(31, 45, () => assert.ok(core.propose(new Uint8Array([1])).ok));
+  const after = sentAt[1]!.filter((t) => t > 31 && t <= 31 + ELECTION_TICKS);
+  assert.ok(after.length >= 3, `heartbeats after the proposal: ${after.join(', ')}`);
+  for (let k = 1; k < after.length; k++) assert.equal(after[k]! - after[k - 1]!, HEARTBEAT_TICKS, `busy again: ${after.join(', ')}`);
   assert.equal(core.status().role, 'leader');
 });
 

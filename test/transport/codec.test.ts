@@ -353,3 +353,17 @@ test('a different run of entries is encoded afresh, never served from the last o
   encodeBatch([appendEntries(0, 1, es, 10)]);
   assert.throws(() => encodeBatch([appendEntries(0, 2, es, 11)]), EncodeError);
 });
+
+test('a quiet heartbeat keeps its flag across the wire, and the bit is refused on other types', () => {
+  const quiet = { ...appendEntries(0, 1, [], 5), quiet: true };
+  const r = decodeBatch(encodeBatch([quiet]), PEERS);
+  assert.ok(r.ok);
+  assert.equal((r.messages[0] as { quiet?: boolean }).quiet, true);
+  const loud = decodeBatch(encodeBatch([appendEntries(0, 1, [], 5)]), PEERS);
+  assert.ok(loud.ok);
+  assert.equal((loud.messages[0] as { quiet?: boolean }).quiet, undefined, 'absent when not set');
+  const bytes = encodeBatch([appendEntriesReply(0, 1, true)]);
+  bytes[BATCH_HEADER_BYTES + 1]! |= 4;
+  const bad = decodeBatch(bytes, PEERS);
+  assert.ok(!bad.ok && bad.error.code === 'bad-flags');
+});
