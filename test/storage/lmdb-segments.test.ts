@@ -71,6 +71,23 @@ class Model {
   }
 }
 
+/** Writes `es` to the store (awaited) and to the model. */
+async function both(s: LmdbLogStore, m: Model, es: readonly Entry[]): Promise<void> {
+  await s.write({ ...NONE, entries: es });
+  m.write(es);
+}
+
+/** Three writes of term 1, so three segments: 1..10, 11..20, 21..30 (`size`-byte commands). */
+async function threeSegments(s: LmdbLogStore, m: Model, size = 0): Promise<void> {
+  for (const [a, b] of [
+    [1, 10],
+    [11, 20],
+    [21, 30],
+  ] as const) {
+    await both(s, m, entries(a, b, 1, size));
+  }
+}
+
 /** Checks load(), logBytes() and every entries(lo, hi) with lo, hi in 0..max against the model. */
 async function expectLog(s: LmdbLogStore, m: Model, max: number): Promise<void> {
   const st = await s.load();
@@ -147,20 +164,16 @@ describe('LmdbLogStore: log segments', () => {
     const path = freshDir();
     const m = new Model();
     let s = await open(path);
-    await s.write({ ...NONE, entries: entries(1, 100, 1) });
-    m.write(entries(1, 100, 1));
-    await s.write({ ...NONE, entries: entries(50, 60, 2) });
-    m.write(entries(50, 60, 2));
+    await both(s, m, entries(1, 100, 1));
+    await both(s, m, entries(50, 60, 2));
     await expectLog(s, m, 102);
     await s.close();
     assert.deepEqual(await segmentKeys(path), [1, 50]);
     s = await open(path);
     await expectLog(s, m, 102);
     // Appending after the shadowing segment, and shadowing once more inside the stale range.
-    await s.write({ ...NONE, entries: entries(61, 65, 2) });
-    m.write(entries(61, 65, 2));
-    await s.write({ ...NONE, entries: entries(30, 31, 3) });
-    m.write(entries(30, 31, 3));
+    await both(s, m, entries(61, 65, 2));
+    await both(s, m, entries(30, 31, 3));
     await expectLog(s, m, 102);
     await s.close();
     assert.deepEqual(await segmentKeys(path), [1, 30]);
@@ -173,21 +186,12 @@ describe('LmdbLogStore: log segments', () => {
     const path = freshDir();
     const m = new Model();
     let s = await open(path);
-    for (const [a, b] of [
-      [1, 10],
-      [11, 20],
-      [21, 30],
-    ] as const) {
-      await s.write({ ...NONE, entries: entries(a, b, 1) });
-      m.write(entries(a, b, 1));
-    }
-    await s.write({ ...NONE, entries: entries(5, 7, 2) });
-    m.write(entries(5, 7, 2));
+    await threeSegments(s, m);
+    await both(s, m, entries(5, 7, 2));
     await expectLog(s, m, 32);
     // Exactly at a segment's first entry: the new segment replaces it under the same key.
     await s.write({ ...NONE, entries: entries(8, 12, 3) });
-    await s.write({ ...NONE, entries: entries(8, 8, 4) });
-    m.write(entries(8, 8, 4));
+    await both(s, m, entries(8, 8, 4));
     await expectLog(s, m, 32);
     await s.close();
     assert.deepEqual(await segmentKeys(path), [1, 5, 8]);
@@ -265,14 +269,7 @@ describe('LmdbLogStore: log segments', () => {
     const path = freshDir();
     const m = new Model();
     let s = await open(path);
-    for (const [a, b] of [
-      [1, 10],
-      [11, 20],
-      [21, 30],
-    ] as const) {
-      await s.write({ ...NONE, entries: entries(a, b, 1, 8) });
-      m.write(entries(a, b, 1, 8));
-    }
+    await threeSegments(s, m, 8);
     await s.compact(snapshot(15, 1));
     m.compact(15);
     await expectLog(s, m, 32);
@@ -283,8 +280,7 @@ describe('LmdbLogStore: log segments', () => {
     await expectLog(s, m, 32);
     // A snapshot at a segment's last entry removes it; a shadowed segment is judged by its
     // effective range, not by what it holds.
-    await s.write({ ...NONE, entries: entries(25, 26, 2, 8) });
-    m.write(entries(25, 26, 2, 8));
+    await both(s, m, entries(25, 26, 2, 8));
     await s.compact(snapshot(20, 1));
     m.compact(20);
     await expectLog(s, m, 32);
@@ -304,8 +300,7 @@ describe('LmdbLogStore: log segments', () => {
     await s.compact(snapshot(40, 3));
     m.compact(40);
     await expectLog(s, m, 45);
-    await s.write({ ...NONE, entries: entries(41, 42, 3, 8) });
-    m.write(entries(41, 42, 3, 8));
+    await both(s, m, entries(41, 42, 3, 8));
     await s.close();
     assert.deepEqual(await segmentKeys(path), [41]);
     s = await open(path);
