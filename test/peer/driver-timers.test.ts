@@ -323,10 +323,13 @@ test('with the real clock: a lone peer elects itself in about an election timeou
   const ms = performance.now() - t0;
   assert.ok(ms >= 10 * 5 - 1, `leader after ${ms.toFixed(1)} ms, before the shortest election timeout`);
   await new Promise((resolve) => setTimeout(resolve, 100));
+  // Ticks are applied when an input comes or the timer fires: with no input they trail real
+  // time (by up to a heartbeat interval), and any call into the core catches them up first.
+  const before = Math.floor((performance.now() - t0) / 5);
+  assert.ok(driver.ticksApplied <= before, `${driver.ticksApplied} ticks applied, ahead of ${before} ticks of real time`);
+  driver.status();
   const real = Math.floor((performance.now() - t0) / 5);
-  // Ticks are applied when an input comes or the timer fires; with no input, they trail real
-  // time by at most one heartbeat interval (6 ticks once the leader is idle: 2 x heartbeatTicks).
-  assert.ok(driver.ticksApplied <= real && real - driver.ticksApplied <= 6 + 1, `${driver.ticksApplied} ticks applied in ${real} ticks of real time`);
+  assert.ok(Math.abs(driver.ticksApplied - real) <= 1, `${driver.ticksApplied} ticks applied in ${real} ticks of real time, after a call`);
   assert.ok(driver.timersArmed < real / 2, `${driver.timersArmed} timers for ${real} ticks (a leader wakes once per heartbeat)`);
   driver.stop();
 });
