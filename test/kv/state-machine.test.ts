@@ -213,7 +213,12 @@ test('an idle peer stores its applied state on its own after the flush delay', a
   const { sm, backing } = machine();
   const log = new Log();
   sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
-  await new Promise((r) => setTimeout(r, 150));
+  // The flush timer (100 ms) stores it: wait for that commit on the backing (a loaded machine's
+  // timers may run late), then reopen.
+  const commits = backing.commits;
+  for (const end = Date.now() + 5000; backing.commits === commits && Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   sm.stop();
   const again = machine(backing).sm;
   assert.equal(again.applied, 1, 'no log write came, so the flush timer stored it');
