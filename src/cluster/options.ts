@@ -14,7 +14,10 @@ export interface ClusterOptions {
   readonly keepData?: boolean;
   /** The election timeout is drawn per term from [min, max). Default [150, 300]. */
   readonly electionTimeoutMs?: readonly [number, number];
-  /** How often a leader sends AppendEntries when idle. Default 50. */
+  /**
+   * How often a leader sends heartbeats (empty AppendEntries). Default 50. A leader that has had
+   * no work for an election timeout heartbeats at twice that, still below the shortest timeout.
+   */
   readonly heartbeatMs?: number;
   /**
    * fsync every write (default true). false runs LMDB without syncing: much faster, and a crash
