@@ -17,25 +17,10 @@ const decoder = new TextDecoder();
 export const MAX_COMMAND_BYTES = 64 * 1024 * 1024;
 
 export function encodeCommand(value: unknown, what: string): Uint8Array {
-  let out: Uint8Array;
-  if (value instanceof Uint8Array && value.constructor === Uint8Array) {
-    out = new Uint8Array(value.length + 1);
-    out[0] = TAG_BYTES;
-    out.set(value, 1);
-  } else if (typeof value === 'string') {
-    const body = encoder.encode(value);
-    out = new Uint8Array(body.length + 1);
-    out[0] = TAG_STRING;
-    out.set(body, 1);
-  } else {
-    const body = serializeCommand(value, what);
-    out = new Uint8Array(body.length + 1);
-    out[0] = TAG_V8;
-    out.set(body, 1);
-  }
-  if (out.length > MAX_COMMAND_BYTES) {
-    throw new InvalidArgumentError(`${what}: the command is ${out.length} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; split it`);
-  }
+  const v8Body = v8BodyOf(value, what);
+  const len = checkedLength(value, v8Body, what, 'the command');
+  const out = new Uint8Array(len);
+  writeCommand(out, 0, value, v8Body, len);
   return out;
 }
 
@@ -50,23 +35,12 @@ export function packCommandValues(values: readonly unknown[], what: string): Uin
   const n = values.length;
   // Per command: its encoded length; v8 bodies are kept until the write pass.
   const lengths = new Uint32Array(n);
-  let v8Bodies: (Uint8Array | undefined)[] | null = null;
+  let v8Bodies: (Uint8Array | null)[] | null = null;
   let size = 4;
   for (let k = 0; k < n; k++) {
-    const value = values[k];
-    let len: number;
-    if (value instanceof Uint8Array && value.constructor === Uint8Array) {
-      len = value.length + 1;
-    } else if (typeof value === 'string') {
-      len = Buffer.byteLength(value, 'utf8') + 1;
-    } else {
-      const body = serializeCommand(value, what);
-      (v8Bodies ??= new Array<Uint8Array | undefined>(n))[k] = body;
-      len = body.length + 1;
-    }
-    if (len > MAX_COMMAND_BYTES) {
-      throw new InvalidArgumentError(`${what}: command ${k} is ${len} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; split it`);
-    }
+    const v8Body = v8BodyOf(values[k], what);
+    if (v8Body !== null) (v8Bodies ??= new Array<Uint8Array | null>(n).fill(null))[k] = v8Body;
+    const len = checkedLength(values[k], v8Body, what, `command ${k}`);
     lengths[k] = len;
     size += 4 + len;
   }
@@ -75,33 +49,46 @@ export function packCommandValues(values: readonly unknown[], what: string): Uin
   view.setUint32(0, n, true);
   let at = 4;
   for (let k = 0; k < n; k++) {
-    const value = values[k];
     const len = lengths[k]!;
     view.setUint32(at, len, true);
-    const body = at + 5;
-    const v8Body = v8Bodies?.[k];
-    if (v8Body !== undefined) {
-      buf[at + 4] = TAG_V8;
-      buf.set(v8Body, body);
-    } else if (typeof value === 'string') {
-      buf[at + 4] = TAG_STRING;
-      encoder.encodeInto(value, buf.subarray(body, body + len - 1));
-    } else {
-      buf[at + 4] = TAG_BYTES;
-      buf.set(value as Uint8Array, body);
-    }
+    writeCommand(buf, at + 4, values[k], v8Bodies?.[k] ?? null, len);
     at += 4 + len;
   }
   return buf;
 }
 
-function serializeCommand(value: unknown, what: string): Uint8Array {
+/** Byte arrays and strings are stored raw; anything else as its v8.serialize body, made here. */
+function v8BodyOf(value: unknown, what: string): Uint8Array | null {
+  if ((value instanceof Uint8Array && value.constructor === Uint8Array) || typeof value === 'string') return null;
   try {
     return serialize(value);
   } catch (err) {
     throw new InvalidArgumentError(
       `${what}: a command must be structured-cloneable (numbers, strings, plain objects, Uint8Array, ...): ${(err as Error).message}`,
     );
+  }
+}
+
+/** The encoded length (tag byte included), refused over MAX_COMMAND_BYTES. */
+function checkedLength(value: unknown, v8Body: Uint8Array | null, what: string, which: string): number {
+  const len = 1 + (v8Body !== null ? v8Body.length : typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : (value as Uint8Array).length);
+  if (len > MAX_COMMAND_BYTES) {
+    throw new InvalidArgumentError(`${what}: ${which} is ${len} bytes, over the ${MAX_COMMAND_BYTES}-byte limit; split it`);
+  }
+  return len;
+}
+
+/** Writes the tag and body of a command of encoded length `len` at `buf[at]`. */
+function writeCommand(buf: Uint8Array, at: number, value: unknown, v8Body: Uint8Array | null, len: number): void {
+  if (v8Body !== null) {
+    buf[at] = TAG_V8;
+    buf.set(v8Body, at + 1);
+  } else if (typeof value === 'string') {
+    buf[at] = TAG_STRING;
+    encoder.encodeInto(value, buf.subarray(at + 1, at + len));
+  } else {
+    buf[at] = TAG_BYTES;
+    buf.set(value as Uint8Array, at + 1);
   }
 }
 

@@ -427,8 +427,7 @@ export class PeerDriver {
       if (r.hardState !== null || r.snapshot !== null || r.entries.length > 0) {
         this.pendingWrites++;
         const extra = this.sink.takeAux?.() ?? null;
-        const batch = { hardState: r.hardState, snapshot: r.snapshot, entries: r.entries };
-        const write = extra === null ? this.store.write(batch) : this.store.write(batch, extra.aux);
+        const write = this.store.write({ hardState: r.hardState, snapshot: r.snapshot, entries: r.entries }, extra?.aux);
         extra?.landed(write);
         this.lastWrite = write;
         write.then(

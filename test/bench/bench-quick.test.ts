@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runScript, type ScriptResult } from './run-script.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,17 +17,8 @@ const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 /** The key-value store's module: its figures are expected when the build has it. */
 const KV_MODULE = new URL('../../src/kv/index.js', import.meta.url);
 
-function run(args: string[], onStart?: (kill: (s: NodeJS.Signals) => void) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    onStart?.((s) => child.kill(s));
-  });
+function run(args: string[], onStart?: (kill: (s: NodeJS.Signals) => void) => void): Promise<ScriptResult> {
+  return runScript(RUN, args, onStart);
 }
 
 async function scratchDirs(): Promise<Set<string>> {

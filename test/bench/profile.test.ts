@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runScript } from './run-script.js';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,15 +15,7 @@ const CLI = fileURLToPath(new URL('../../src/cli/profile.js', import.meta.url));
 test('a 2-second profile writes one .cpuprofile per peer and prints the stage table', { timeout: 60_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'raftwork-profile-test-'));
   try {
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, '--seconds', '2', '--warmup', '0.5', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await runScript(CLI, ['--seconds', '2', '--warmup', '0.5', '--out', out]);
     assert.equal(r.code, 0, `profile failed:\n${r.stdout}\n${r.stderr}`);
 
     const files = (await readdir(out)).filter((f) => /^peer-\d+-(leader|follower)\.cpuprofile$/.test(f)).sort();

@@ -18,6 +18,24 @@ import { createRng, type Rng } from '../../src/core/rng.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Rounds of faults on a 5-peer store, as in 6.824's partition-and-crash tests: each round splits
+ * the peers 3 / 2 at random for `partitionMs`, crashes one peer, heals the network, and restarts
+ * the crashed peer 300 ms later.
+ */
+export async function churn(store: Store, rng: Rng, rounds: number, partitionMs: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    const order = [0, 1, 2, 3, 4].sort(() => rng.next() - 0.5);
+    store.cluster.partition([order.slice(0, 3), order.slice(3)]);
+    await sleep(partitionMs);
+    const victim = order[rng.int(0, 5)]!;
+    await store.cluster.crash(victim);
+    store.cluster.heal();
+    await sleep(300);
+    await store.cluster.restart(victim);
+  }
+}
+
 export function testSeed(): number {
   const s = process.env['RAFTWORK_KV_SEED'];
   if (s !== undefined && s.trim() !== '') return Number(s);

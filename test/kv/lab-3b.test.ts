@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, type Store } from '../../src/kv/index.js';
 import { createRng } from '../../src/core/rng.js';
-import { runWorkload, sleep, testSeed, waitFor, stopSignal } from './helpers.js';
+import { churn, runWorkload, sleep, testSeed, waitFor, stopSignal } from './helpers.js';
 
 interface Digest {
   appliedIndex: number;
@@ -104,16 +104,7 @@ test('snapshots, crashes, partitions and an unreliable network together: lineari
     store.cluster.setNetwork({ reliable: false });
     const { until, stop: done } = stopSignal();
     const work = runWorkload(store, { clients: 5, keys: 5, until, seed });
-    for (let round = 0; round < 5; round++) {
-      const order = [0, 1, 2, 3, 4].sort(() => rng.next() - 0.5);
-      store.cluster.partition([order.slice(0, 3), order.slice(3)]);
-      await sleep(300);
-      const victim = order[rng.int(0, 5)]!;
-      await store.cluster.crash(victim);
-      store.cluster.heal();
-      await sleep(300);
-      await store.cluster.restart(victim);
-    }
+    await churn(store, rng, 5, 300);
     store.cluster.setNetwork({ reliable: true });
     await sleep(500);
     done();
