@@ -46,20 +46,15 @@ type SnapshotMsg = Extract<ApplyMsg, { type: 'snapshot' }>;
 /** Builds the message for one applied entry whose command is bytes [start, end) of `buf`. */
 export type AppliedEntryFactory<E> = (index: LogIndex, term: Term, buf: Uint8Array, start: number, end: number) => E;
 
-const plainEntry: AppliedEntryFactory<ApplyMsg> = (index, term, buf, start, end) => ({ type: 'entry', index, term, command: buf.subarray(start, end) });
-
 /**
- * Decodes a batch; commands are views into `buf` (no copy). `entry` builds each entry's message:
- * the Cluster passes one that makes the view only when a listener reads the command, which saves
- * an allocation per entry for listeners that skip most of them. Throws on a malformed buffer.
+ * Decodes a batch. `entry` builds each entry's message from its range of `buf` (no copy): the
+ * Cluster's makes the command view only when a listener reads it, which saves an allocation per
+ * entry for listeners that skip most of them. Throws on a malformed buffer.
  */
-export function decodeApplied(buf: Uint8Array): ApplyMsg[];
-export function decodeApplied<E>(buf: Uint8Array, entry: AppliedEntryFactory<E>): (E | SnapshotMsg)[];
-export function decodeApplied<E>(buf: Uint8Array, entry?: AppliedEntryFactory<E>): (E | ApplyMsg)[] {
-  const make: AppliedEntryFactory<E | ApplyMsg> = entry ?? plainEntry;
+export function decodeApplied<E>(buf: Uint8Array, entry: AppliedEntryFactory<E>): (E | SnapshotMsg)[] {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const count = view.getUint32(0, true);
-  const out: (E | ApplyMsg)[] = new Array(count);
+  const out: (E | SnapshotMsg)[] = new Array(count);
   let at = 4;
   for (let k = 0; k < count; k++) {
     if (at + HEADER > buf.length) throw new Error('apply batch truncated');
@@ -69,7 +64,7 @@ export function decodeApplied<E>(buf: Uint8Array, entry?: AppliedEntryFactory<E>
     const len = view.getUint32(at + 17, true);
     const start = at + HEADER;
     if (start + len > buf.length) throw new Error('apply batch truncated');
-    out[k] = kind === 1 ? { type: 'snapshot', index, term, data: buf.subarray(start, start + len) } : make(index, term, buf, start, start + len);
+    out[k] = kind === 1 ? { type: 'snapshot', index, term, data: buf.subarray(start, start + len) } : entry(index, term, buf, start, start + len);
     at = start + len;
   }
   return out;

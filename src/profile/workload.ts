@@ -46,7 +46,6 @@ export class Compactor {
   /** Snapshots taken, and the last error (a snapshot refused or failed), if any. */
   snapshots = 0;
   lastError: Error | null = null;
-  private readonly applied: number[];
   private readonly base: number[];
   private readonly busy: boolean[];
   private readonly off: () => void;
@@ -56,7 +55,6 @@ export class Compactor {
     private readonly every: number,
   ) {
     if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`compact every: a positive integer, got ${every}`);
-    this.applied = new Array<number>(cluster.peers).fill(0);
     this.base = new Array<number>(cluster.peers).fill(0);
     this.busy = new Array<boolean>(cluster.peers).fill(false);
     this.off = cluster.onApply(this.listener);
@@ -67,7 +65,6 @@ export class Compactor {
   }
 
   private readonly listener = (peer: number, msg: ApplyMsg): void => {
-    this.applied[peer] = msg.index;
     if (msg.type === 'snapshot') this.base[peer] = msg.index;
     if (this.busy[peer] || msg.index - this.base[peer]! < this.every) return;
     this.busy[peer] = true;
