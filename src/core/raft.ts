@@ -86,10 +86,23 @@ export interface RaftStatus {
 
 const EMPTY: readonly never[] = Object.freeze([]);
 /**
- * A lease is trusted for the shortest election timeout less this margin, in ticks: room for the
- * followers' tick phase and for timer drift between threads.
+ * A peer that heard from a live leader ignores vote requests (with checkQuorum) until its
+ * election timer reaches the shortest election timeout less this allowance. Peers count ticks
+ * in their own phase: a candidate whose timeout is the shortest fires when the others, who heard
+ * the same heartbeat, have counted one tick less about half the time. Refusing them for that
+ * tick wasted the election (the candidate waited a whole new timeout) in about one in eight
+ * elections of a 5-peer cluster, costing ~5 ms at the median.
  */
-const LEASE_MARGIN_TICKS = 2;
+const VOTE_PHASE_ALLOWANCE_TICKS = 1;
+/**
+ * A lease is trusted for the shortest election timeout less this margin, in ticks. Why it is
+ * safe: a round the leader sent at real time s, heard by a voter at h > s, keeps that voter
+ * refusing votes past h + (electionTicks - 1 - allowance) ticks (its counter starts at a tick
+ * boundary). The lease ends at most (electionTicks - margin) ticks after s, since the leader
+ * counts every tick of real time before it reads. So margin = allowance + 1 is exact, and one
+ * more tick is room for timer and clock drift between threads.
+ */
+const LEASE_MARGIN_TICKS = VOTE_PHASE_ALLOWANCE_TICKS + 2;
 const OK: StepResult = Object.freeze({ ok: true });
 const NO_DATA = new Uint8Array(0);
 
@@ -235,7 +248,7 @@ export class RaftCore {
       m.term > this.term &&
       this.cfg.checkQuorum &&
       this.leaderId !== -1 &&
-      (this.role === Role.Leader || this.electionElapsed < this.cfg.electionTicks)
+      this.heardFromLeaderRecently()
     ) {
       // We heard from a live leader within the shortest election timeout: ignore the vote
       // request, term and all. This is what makes the leader's lease safe, and it keeps a peer
@@ -516,8 +529,7 @@ export class RaftCore {
    * election timeout. Nothing changes here either way.
    */
   private handlePreVote(m: RequestVote): void {
-    const inLease = this.leaderId !== -1 && (this.role === Role.Leader || this.electionElapsed < this.cfg.electionTicks);
-    const grant = m.term > this.term && this.candidateUpToDate(m) && !inLease;
+    const grant = m.term > this.term && this.candidateUpToDate(m) && !(this.leaderId !== -1 && this.heardFromLeaderRecently());
     this.messages.push({
       type: MsgType.RequestVoteReply,
       term: grant ? m.term : this.term,
@@ -538,6 +550,11 @@ export class RaftCore {
     } else if (m.term > this.term) {
       this.becomeFollower(m.term, -1);
     }
+  }
+
+  /** We lead, or heard from our leader within the shortest election timeout (less the allowance). */
+  private heardFromLeaderRecently(): boolean {
+    return this.role === Role.Leader || this.electionElapsed < this.cfg.electionTicks - VOTE_PHASE_ALLOWANCE_TICKS;
   }
 
   private candidateUpToDate(m: RequestVote): boolean {

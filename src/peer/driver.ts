@@ -387,9 +387,10 @@ export class PeerDriver {
    * Arms the timer for the next deadline: the core's, or the next tick while a snapshot stream
    * is active. Re-arms whenever that tick differs from the armed one, later ones included: a
    * follower's deadline moves later with every heartbeat, and a timer left at the old deadline
-   * would wake the thread for nothing (on the 2-core VM a thread wake costs ~150 us of CPU, an
-   * idle cluster's main cost). Deadlines are whole ticks, so under load this re-arms at most
-   * once per tick, not per message. While runDue is pending, runDue arms.
+   * would run catchUp for nothing. (The thread still wakes at the old deadline: Node's one
+   * libuv timer per thread only ever moves earlier. No JavaScript timer avoids that.)
+   * Deadlines are whole ticks, so under load this re-arms at most once per tick, not per
+   * message. While runDue is pending, runDue arms.
    */
   private arm(): void {
     if (!this.started || this.stopped || this.dueScheduled) return;

@@ -379,6 +379,47 @@ test('with check quorum, a peer that heard from a leader within the election tim
   assert.equal(leader.status().term, term);
 });
 
+test('the vote-refusal window ends one tick short of the shortest election timeout (tick-phase allowance), for votes and pre-votes', () => {
+  // Peers tick in their own phase: when a candidate with the shortest timeout fires, a voter
+  // that heard the same heartbeat may have counted one tick less. It must not refuse then.
+  for (const preVote of [false, true]) {
+    const follower = makeCore({ id: 1, term: 1 });
+    follower.step(append(2, 1, 1, 0, 0, []));
+    drain(follower);
+    const ask = { ...requestVote(0, 1, 5, 9, 4), preVote };
+    for (let t = 0; t < ELECTION_TICKS - 2; t++) follower.tick();
+    follower.step(ask);
+    let r = drain(follower);
+    assert.equal(ofType([...r.messages, ...r.messagesAfterPersist], MsgType.RequestVoteReply).filter((m) => m.voteGranted).length, 0, `refused at electionTicks - 2 (preVote ${preVote})`);
+    assert.equal(follower.status().term, 1);
+    follower.tick();
+    assert.equal(follower.status().role, 'follower', 'the timer (at least electionTicks) has not fired');
+    follower.step(ask);
+    r = drain(follower);
+    const granted = ofType([...r.messages, ...r.messagesAfterPersist], MsgType.RequestVoteReply).filter((m) => m.voteGranted);
+    assert.equal(granted.length, 1, `granted at electionTicks - 1 (preVote ${preVote})`);
+  }
+});
+
+test('a lease read is served for electionTicks - 3 ticks after the round a majority confirmed, and not after', () => {
+  // The lease must end before any voter that confirmed the round can vote again: it refuses for
+  // more than electionTicks - 2 ticks after it heard the round (see LEASE_MARGIN_TICKS).
+  const leader = makeCore({ id: 0, term: 1, peers: 3 });
+  const sentNoop = ofType(elect(leader, [1]).messages, MsgType.AppendEntries).find((m) => m.to === 1)!;
+  const st = leader.status();
+  // The no-op commits (the lease needs an entry of its term committed) once a follower matches
+  // it; that follower's reply echoes the round the no-op went out in, which confirms it.
+  leader.step({ ...appendReply(1, 0, st.term, true, st.lastLogIndex), round: sentNoop.round });
+  drain(leader);
+  // The heartbeats sent meanwhile are never answered: the lease runs from the no-op's round.
+  for (let t = 0; t < ELECTION_TICKS - 3; t++) {
+    assert.equal(leader.leaseRead().ok, true, `lease holds ${t} ticks after the confirmed round`);
+    leader.tick();
+    drain(leader);
+  }
+  assert.equal(leader.leaseRead().ok, false, 'lease over at electionTicks - 3 ticks');
+});
+
 test('Pre-Vote: a peer whose timer fires asks first, changing neither its term nor its vote', () => {
   const core = makeCore({ id: 0, term: 3, entries: log(1, 2), preVote: true });
   for (let t = 0; t < 3 * ELECTION_TICKS && core.status().role === 'follower'; t++) core.tick();
