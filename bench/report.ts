@@ -171,7 +171,7 @@ export function renderText(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`raftwork bench  ${r.startedAt}  (${r.seconds.toFixed(0)} s${r.options.quick ? ', --quick' : ''})`);
-  out.push(`${m.cpus} x ${m.cpuModel}, ${int(m.memoryMiB)} MiB, ${m.platform} ${m.kernel}, Node ${m.node}, lmdb ${m.lmdb} (libuv threadpool ${m.uvThreadpool}), tinybench ${m.tinybench}${m.commit ? `, commit ${m.commit.slice(0, 10)}` : ''}`);
+  out.push(`${m.cpus} x ${m.cpuModel}, ${int(m.memoryMiB)} MiB, ${m.platform} ${m.kernel}, Node ${m.node}, lmdb ${m.lmdb}, tinybench ${m.tinybench}${m.commit ? `, commit ${m.commit.slice(0, 10)}` : ''}`);
   if (m.otherProcessesCpuPct !== null) {
     const busy = m.otherProcessesCpuPct >= 5;
     out.push(

@@ -15,7 +15,6 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Cluster } from '../src/cluster/cluster.js';
 import { parseArgs } from '../src/cli/args.js';
-import { relaunchForThreadpool, threadpoolSize } from '../src/cli/relaunch.js';
 import { Scratch } from '../src/profile/scratch.js';
 import { DEFAULT_COMPACT_EVERY, waitForLeader } from '../src/profile/workload.js';
 import { renderChart } from './chart.js';
@@ -160,7 +159,6 @@ function machine(loadAvgAtStart: number, otherProcessesCpuPct: number | null): M
     lmdb: version('lmdb'),
     tinybench: version('tinybench'),
     tmpdir: tmpdir(),
-    uvThreadpool: threadpoolSize(),
     commit,
     loadAvgAtStart,
     otherProcessesCpuPct,
@@ -242,7 +240,6 @@ async function main(): Promise<void> {
   const s = settings(process.argv.slice(2));
   const want = matcher(s.filter);
   const biggest = s.peers[s.peers.length - 1]!;
-  await relaunchForThreadpool(biggest);
   const dur = s.duration * 1000;
 
   // The plan: which figures run, and a time estimate for each step.

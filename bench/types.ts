@@ -140,8 +140,6 @@ export interface Machine {
   readonly lmdb: string;
   readonly tinybench: string;
   readonly tmpdir: string;
-  /** libuv threadpool threads (UV_THREADPOOL_SIZE): lmdb-js writes each environment on one. */
-  readonly uvThreadpool: number;
   readonly commit: string | null;
   /** The 1-minute load average when the run started. */
   readonly loadAvgAtStart: number;

@@ -23,15 +23,10 @@ const all = collect(root).filter((f) => only.length === 0 || only.some((o) => f.
 const serial = all.filter((f) => serialDirs.has(f.split('/')[2]));
 const parallel = all.filter((f) => !serial.includes(f));
 
-// lmdb-js writes each LMDB environment on a libuv threadpool thread and holds it meanwhile
-// (src/cluster/threadpool.ts); 5-peer clusters want more than the default 4. It has to be in the
-// environment a process starts with.
-const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' };
-
 let failed = false;
 function run(files, extra) {
   if (files.length === 0) return;
-  const r = spawnSync(process.execPath, ['--test', ...extra, ...files], { stdio: 'inherit', env });
+  const r = spawnSync(process.execPath, ['--test', ...extra, ...files], { stdio: 'inherit' });
   if (r.status !== 0) failed = true;
 }
 run(parallel, ['--test-concurrency=2']);

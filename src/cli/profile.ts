@@ -19,7 +19,6 @@ import type { StageDump } from '../profile/stage-log.js';
 import { batching, stageReport, type BatchingRow, type StageReport } from '../profile/stage-report.js';
 import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } from '../profile/workload.js';
 import { parseArgs } from './args.js';
-import { relaunchForThreadpool } from './relaunch.js';
 
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 
@@ -141,7 +140,6 @@ function printStages(rep: StageReport): void {
 
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
-  if (o.storage === 'lmdb') await relaunchForThreadpool(o.peers);
   mkdirSync(o.out, { recursive: true });
   const scratch = Scratch.create('raftwork-profile-');
   try {

@@ -9,7 +9,6 @@ import type { StageDump } from '../profile/stage-log.js';
 import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
 import { prepareDataDir, removeDataDir, type DataDir } from './data-dir.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
-import { holdLmdbPeers } from './threadpool.js';
 
 export type { ClusterOptions } from './options.js';
 
@@ -113,8 +112,6 @@ export class Cluster {
   private readonly listeners = new Set<ApplyListener>();
   private readonly dir: DataDir | null;
   private closed = false;
-  /** Stops counting this cluster's LMDB peers against the threadpool (threadpool.ts). */
-  private releasePool: () => void = () => undefined;
   /** Restarts run one at a time: each wires its new worker to the peers running at that moment. */
   private restarting: Promise<void> = Promise.resolve();
 
@@ -134,7 +131,6 @@ export class Cluster {
     const opts = resolveOptions(options);
     const dir = opts.storage === 'lmdb' ? await prepareDataDir(opts.dataDir, opts.peers, opts.keepData) : null;
     const cluster = new Cluster(opts, dir);
-    if (dir !== null) cluster.releasePool = holdLmdbPeers(opts.peers);
     try {
       await cluster.spawnAll();
     } catch (err) {
@@ -352,7 +348,6 @@ export class Cluster {
         await worker?.terminate();
       }),
     );
-    this.releasePool();
     if (this.dir) await removeDataDir(this.dir);
   }
 

@@ -7,14 +7,9 @@ export interface ScriptResult {
 }
 
 /** Runs a compiled script in a child Node process and collects its output; `onStart` may signal it. */
-export function runScript(
-  script: string,
-  args: readonly string[],
-  onStart?: (kill: (s: NodeJS.Signals) => void) => void,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<ScriptResult> {
+export function runScript(script: string, args: readonly string[], onStart?: (kill: (s: NodeJS.Signals) => void) => void): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
