@@ -248,6 +248,17 @@ export function renderText(r: BenchReport): string {
       ]);
     }
     out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
+    // The bound above uses one transaction alone; in a commit every peer writes the entry at once.
+    const concurrent = r.latency
+      .filter((f) => f.storage === 'lmdb' && f.dist !== null && r.limits.lmdbConcurrentTxn[f.peers] !== undefined)
+      .map((f) => {
+        const txn = r.limits.lmdbConcurrentTxn[f.peers]!;
+        return `${f.peers} peers: ${ratio(f.dist!.p50 / (txn + r.limits.portRtt.p50))} of ${ms(txn)} + ${ms(r.limits.portRtt.p50)}`;
+      });
+    if (concurrent.length > 0) {
+      out.push(`  Every peer writes each entry, so its transaction runs while the others' do (machine limits: "N environments at once").`);
+      out.push(`  Against that transaction plus the round trip, the lmdb p50 is ${concurrent.join('; ')}.`);
+    }
   }
 
   if (r.election.length > 0) {
