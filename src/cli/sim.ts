@@ -2,7 +2,10 @@
 /**
  * npm run sim -- --seeds N [--peers P] [--profile NAME|all] [--first S] [--chaos-ms MS]
  * npm run sim -- --seed S [--peers P] [--profile NAME] --trace      (replay one seed)
+ * npm run sim -- --elections N [--peers P] [--first S]                (election latency after a crash)
  */
+import { summarize } from '../profile/stats.js';
+import { electionLatency } from '../sim/election-latency.js';
 import { PROFILES, profileByName } from '../sim/profiles.js';
 import { runSeed, type SeedResult } from '../sim/run-seed.js';
 import { runSwarm } from '../sim/swarm.js';
@@ -31,12 +34,24 @@ async function main(): Promise<number> {
     'chaos-ms': 'number',
     trace: 'boolean',
     threads: 'number',
+    elections: 'number',
   });
   const peers = (a.peers as number | undefined) ?? 5;
   if (!Number.isInteger(peers) || peers < 1 || peers > 15) throw new Error(`--peers must be an integer from 1 to 15, got ${peers}`);
   const profileArg = (a.profile as string | undefined) ?? 'all';
   const profiles = profileArg === 'all' ? PROFILES.map((p) => p.name) : profileArg.split(',').map((n) => profileByName(n).name);
   const chaosMs = a['chaos-ms'] as number | undefined;
+
+  if (a.elections !== undefined) {
+    const t0 = performance.now();
+    const r = electionLatency({ seeds: a.elections as number, peers, ...(a.first !== undefined ? { firstSeed: a.first as number } : {}) });
+    const d = summarize(r.samples);
+    const f = (x: number): string => `${x.toFixed(1)} ms`;
+    console.log(`election after a leader crash, ${peers} peers, simulated (timeouts 150-300 ms, heartbeats 50 ms, 10 ms ticks):`);
+    console.log(`  ${d.n} seeds: p50 ${f(d.p50)}  p90 ${f(d.p90)}  p99 ${f(d.p99)}  max ${f(d.max)}  mean ${f(d.mean)}  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    if (r.stuck.length > 0) console.log(`  no new leader within 5 s: seeds ${r.stuck.slice(0, 10).join(', ')}${r.stuck.length > 10 ? ', ...' : ''}`);
+    return r.stuck.length > 0 ? 1 : 0;
+  }
 
   if (a.seed !== undefined) {
     let failed = false;
