@@ -19,6 +19,7 @@ import type { StageDump } from '../profile/stage-log.js';
 import { batching, stageReport, type BatchingRow, type StageReport } from '../profile/stage-report.js';
 import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } from '../profile/workload.js';
 import { parseArgs } from './args.js';
+import { currentThreadId, sampleThreads, threadRates, type ThreadRate } from '../profile/thread-stats.js';
 
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 
@@ -138,6 +139,45 @@ function printStages(rep: StageReport): void {
   console.log(`The leader's own write completed the quorum for ${pct(rep.leaderDurableLastPct)} of commands.`);
 }
 
+interface ThreadRow {
+  readonly thread: string;
+  readonly wakesPerSec: number;
+  readonly cpuPct: number;
+}
+
+/** The peers' threads by name, the main thread, and every other thread of the process summed. */
+function threadTable(rates: readonly ThreadRate[], peerThreads: readonly (number | null)[], leader: number, mainTid: number | null): ThreadRow[] {
+  const rows: ThreadRow[] = [];
+  const named = new Set<number>();
+  const add = (thread: string, tid: number | null): void => {
+    const r = tid === null ? undefined : rates.find((x) => x.tid === tid);
+    if (!r || tid === null) return;
+    named.add(tid);
+    rows.push({ thread, wakesPerSec: r.wakesPerSec, cpuPct: r.cpuPct });
+  };
+  peerThreads.forEach((tid, i) => add(`peer ${i} (${i === leader ? 'leader' : 'follower'})`, tid));
+  add('main thread', mainTid);
+  const others = rates.filter((r) => !named.has(r.tid));
+  rows.push({
+    thread: `${others.length} other threads`,
+    wakesPerSec: others.reduce((a, r) => a + r.wakesPerSec, 0),
+    cpuPct: others.reduce((a, r) => a + r.cpuPct, 0),
+  });
+  rows.push({ thread: 'whole process', wakesPerSec: rates.reduce((a, r) => a + r.wakesPerSec, 0), cpuPct: rates.reduce((a, r) => a + r.cpuPct, 0) });
+  return rows;
+}
+
+function printThreads(rows: readonly ThreadRow[], cpuProfiler: boolean): void {
+  console.log('\nThreads while profiled (Linux /proc/self/task: a wake is a voluntary context switch; CPU at 10 ms resolution)');
+  const t: string[][] = [['thread', 'wakes/s', 'CPU, share of one core']];
+  for (const r of rows) t.push([r.thread, r.wakesPerSec.toFixed(1), pct(r.cpuPct, 2)]);
+  console.log(table(t));
+  console.log(
+    '  Other threads: V8 platform workers (GC, compilation), the libuv pool (lmdb-js writes there)' +
+      (cpuProfiler ? ", and the CPU profiler's samplers (--stages-only leaves them out)." : '.'),
+  );
+}
+
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   mkdirSync(o.out, { recursive: true });
@@ -204,11 +244,14 @@ async function main(): Promise<void> {
       await Promise.all(all.map((i) => cluster.profiler(i).startProfile(o.samplingUs)));
       await mainProfiler.start(o.samplingUs);
     }
+    const peerThreads = await Promise.all(all.map((i) => cluster.profiler(i).osThreadId()));
+    const threadsBefore = sampleThreads();
     recFrom = performance.now();
     const a0 = pump.applied;
     status(`profiling for ${o.seconds} s (${o.cpu ? `CPU profiler sampling every ${o.samplingUs} us` : 'no CPU profiler'}${o.stages && !idle ? ', stage timestamps on' : ''})`);
     await sleep(o.seconds * 1000);
     recTo = performance.now();
+    const threadsAfter = sampleThreads();
     const a1 = pump.applied;
     if (pump.error) throw pump.error;
 
@@ -243,6 +286,12 @@ async function main(): Promise<void> {
       printSelfTimes('Main thread (the caller: proposals, apply stream)', selfTimes(JSON.parse(mainProfile) as CpuProfile), Math.min(8, o.top));
       console.log('  (Self time is sampled on the wall clock: a thread descheduled inside a call, say postMessage waking another thread, counts as in that call.)');
     }
+
+    const threads =
+      threadsBefore !== null && threadsAfter !== null
+        ? threadTable(threadRates(threadsBefore, threadsAfter, recTo - recFrom), peerThreads, leader, currentThreadId())
+        : null;
+    if (threads !== null) printThreads(threads, o.cpu);
 
     let report: StageReport | null = null;
     let batches: BatchingRow[] = [];
@@ -280,7 +329,7 @@ async function main(): Promise<void> {
     }
     writeFileSync(
       join(o.out, 'summary.json'),
-      JSON.stringify({ options: o, leader, commitsPerSecond: rate, stages: report, batching: batches, clocks, files }, null, 2) + '\n',
+      JSON.stringify({ options: o, leader, commitsPerSecond: rate, stages: report, batching: batches, clocks, threads, files }, null, 2) + '\n',
     );
     if (mainProfile !== null) {
       console.log(`\nCPU profiles (open in Chrome DevTools > Performance, or speedscope.app): ${o.out}`);

@@ -28,6 +28,8 @@ export interface PeerProfiler {
   /** Starts stage timestamps on the clock of the thread whose timeOrigin is `epochMs`; returns the worker's "now". */
   startStages(epochMs: number): Promise<number>;
   stopStages(): Promise<StageDump | null>;
+  /** The worker's OS thread id (src/profile/thread-stats.ts), or null off Linux. */
+  osThreadId(): Promise<number | null>;
 }
 
 export interface ClusterStats {
@@ -199,6 +201,7 @@ export class Cluster {
       stopProfile: () => this.call(i, 'stopProfile', (r) => r.stopProfile()),
       startStages: (epochMs) => this.call(i, 'startStages', (r) => r.startStages(epochMs)),
       stopStages: () => this.call(i, 'stopStages', (r) => r.stopStages()),
+      osThreadId: () => this.call(i, 'osThreadId', (r) => r.osThreadId()),
     };
   }
 

@@ -30,7 +30,7 @@ import { validateMessage } from './validate.js';
 export interface RaftConfig {
   readonly id: PeerId;
   readonly peers: number;
-  /** The election timeout is drawn per term from [electionTicks, maxElectionTicks). */
+  /** The election timeout is drawn from [electionTicks, maxElectionTicks) each time the timer restarts. */
   readonly electionTicks: number;
   /** Exclusive upper bound of the election timeout; default 2 * electionTicks. */
   readonly maxElectionTicks?: number;

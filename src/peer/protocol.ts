@@ -90,4 +90,6 @@ export interface PeerControl {
   startStages(epochMs: number): number;
   /** Stops recording and returns the records. */
   stopStages(): StageDump | null;
+  /** This worker's OS thread id (as /proc/self/task lists it), or null off Linux. */
+  osThreadId(): number | null;
 }

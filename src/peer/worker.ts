@@ -19,6 +19,7 @@ import type { PeerService, ServiceFactory } from './service.js';
 import type { LogStore } from '../storage/log-store.js';
 import { CpuProfiler } from '../profile/cpu-profiler.js';
 import { StageLog } from '../profile/stage-log.js';
+import { currentThreadId } from '../profile/thread-stats.js';
 
 const boot = workerData as PeerBoot;
 if (!parentPort) throw new Error('peer/worker.js must run as a worker thread');
@@ -198,6 +199,9 @@ const control: PeerControl = {
     stages = new StageLog(boot.id, epochMs);
     running().stages = stages;
     return stages.now();
+  },
+  osThreadId() {
+    return currentThreadId();
   },
   stopStages() {
     const log = stages;

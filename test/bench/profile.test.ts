@@ -39,6 +39,13 @@ test('a 2-second profile writes one .cpuprofile per peer and prints the stage ta
     const rows = lines.slice(start + 3, end);
     assert.ok(rows.length >= 9 && rows.every((l) => l.includes(' -> ')), r.stdout);
     for (const l of rows) assert.match(l, /(us|ms)\s+\S+ (us|ms)\s+\S+ (us|ms)\s*$/, l);
+
+    // On Linux, each peer's thread is named in the thread table, with its wakes and CPU.
+    if (process.platform === 'linux') {
+      assert.ok(r.stdout.includes('Threads while profiled'), 'no thread table');
+      for (let i = 0; i < 5; i++) assert.match(r.stdout, new RegExp(`peer ${i} \\((leader|follower)\\)\\s+\\d+\\.\\d\\s+\\d+\\.\\d\\d%`), `no thread row for peer ${i}`);
+      assert.match(r.stdout, /whole process\s+\d+\.\d\s+\d+\.\d\d%/);
+    }
   } finally {
     await rm(out, { recursive: true, force: true });
   }
