@@ -315,6 +315,7 @@ export function renderText(r: BenchReport): string {
         ? `\nIdle ${i.peers}-peer cluster: error: ${i.error}`
         : `\nIdle ${i.peers}-peer cluster (durable, leader elected, nothing proposed; whole process over ${i.seconds} s): ` +
             `CPU ${pct(i.cpuPct, 2)} of one core (the process alone: ${pct(i.baselineCpuPct, 2)}), ` +
+            (i.wakesPerSec !== null && i.wakesPerSec !== undefined ? `${i.wakesPerSec.toFixed(0)} thread wake-ups a second, ` : '') +
             `RSS ${i.rssMiB.toFixed(0)} MiB (${(i.rssMiB - i.rssBeforeMiB).toFixed(0)} MiB more than before the cluster started)`,
     );
   }

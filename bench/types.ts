@@ -118,6 +118,8 @@ export interface IdleFigure {
   /** Resident memory of the process with the cluster idling, and before it started, MiB. */
   readonly rssMiB: number;
   readonly rssBeforeMiB: number;
+  /** Thread wake-ups (voluntary context switches) of the whole process per second; null off Linux. */
+  readonly wakesPerSec: number | null;
   readonly error?: string;
 }
 
