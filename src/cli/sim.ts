@@ -2,7 +2,7 @@
 /**
  * npm run sim -- --seeds N [--peers P] [--profile NAME|all] [--first S] [--chaos-ms MS]
  * npm run sim -- --seed S [--peers P] [--profile NAME] --trace      (replay one seed)
- * npm run sim -- --elections N [--peers P] [--first S]                (election latency after a crash)
+ * npm run sim -- --elections N [--peers P] [--first S] [--busy]       (election latency after a crash)
  */
 import { summarize } from '../profile/stats.js';
 import { electionLatency } from '../sim/election-latency.js';
@@ -35,6 +35,7 @@ async function main(): Promise<number> {
     trace: 'boolean',
     threads: 'number',
     elections: 'number',
+    busy: 'boolean',
   });
   const peers = (a.peers as number | undefined) ?? 5;
   if (!Number.isInteger(peers) || peers < 1 || peers > 15) throw new Error(`--peers must be an integer from 1 to 15, got ${peers}`);
@@ -44,10 +45,14 @@ async function main(): Promise<number> {
 
   if (a.elections !== undefined) {
     const t0 = performance.now();
-    const r = electionLatency({ seeds: a.elections as number, peers, ...(a.first !== undefined ? { firstSeed: a.first as number } : {}) });
+    const busy = a.busy === true;
+    const r = electionLatency({ seeds: a.elections as number, peers, busy, ...(a.first !== undefined ? { firstSeed: a.first as number } : {}) });
     const d = summarize(r.samples);
     const f = (x: number): string => `${x.toFixed(1)} ms`;
-    console.log(`election after a leader crash, ${peers} peers, simulated (timeouts 150-300 ms, heartbeats 50 ms, 10 ms ticks):`);
+    console.log(
+      `election after a leader crash, ${peers} peers, simulated (timeouts 150-300 ms, 10 ms ticks; ` +
+        `${busy ? 'a proposal every 20 ms until the crash, heartbeats 50 ms' : 'idle, so heartbeats stretched to 100 ms'}):`,
+    );
     console.log(`  ${d.n} seeds: p50 ${f(d.p50)}  p90 ${f(d.p90)}  p99 ${f(d.p99)}  max ${f(d.max)}  mean ${f(d.mean)}  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     if (r.stuck.length > 0) console.log(`  no new leader within 5 s: seeds ${r.stuck.slice(0, 10).join(', ')}${r.stuck.length > 10 ? ', ...' : ''}`);
     return r.stuck.length > 0 ? 1 : 0;

@@ -4,6 +4,9 @@
  * in milliseconds that the real bench's 30 trials cannot resolve (their p50 moves by ±10 ms from
  * run to run on the 2-core VM). Network delay, disk latency and timing are the simulator's
  * defaults (10 ms ticks, election timeouts 150-300 ms, heartbeats 50 ms), as in a real cluster.
+ * Idle, the leader stretches its heartbeats to 100 ms, so at the crash its followers last heard
+ * from it longer ago and time out sooner; `busy` keeps proposals coming (one every 20 ms) until
+ * the crash, as the real bench's trials mostly have it.
  */
 import { createRng } from '../core/rng.js';
 import { Simulator } from './simulator.js';
@@ -12,6 +15,8 @@ export interface ElectionLatencyOptions {
   readonly seeds: number;
   readonly firstSeed?: number;
   readonly peers: number;
+  /** Propose a command every 20 ms until the crash (heartbeats stay at 50 ms). Default false. */
+  readonly busy?: boolean;
 }
 
 export interface ElectionLatencyResult {
@@ -36,7 +41,14 @@ export function electionLatency(o: ElectionLatencyOptions): ElectionLatencyResul
       continue;
     }
     // Settle, then crash at a point anywhere within a (possibly stretched) heartbeat interval.
-    sim.runFor(500 + createRng(seed ^ 0x2545f491).next() * 100);
+    const settleMs = 500 + createRng(seed ^ 0x2545f491).next() * 100;
+    if (o.busy) {
+      for (let t = 0; t < settleMs; t += 20) {
+        const now = sim.leaders();
+        if (now.length > 0) sim.propose(now[now.length - 1]!.peer, 'x');
+        sim.runFor(Math.min(20, settleMs - t));
+      }
+    } else sim.runFor(settleMs);
     const leaders = sim.leaders();
     const old = leaders[leaders.length - 1]!;
     sim.crash(old.peer);
