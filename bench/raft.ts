@@ -7,7 +7,7 @@ import { Cluster, type ApplyMsg, type ClusterOptions } from '../src/cluster/clus
 import type { Scratch } from '../src/profile/scratch.js';
 import { quantile, quantileSketch, sortedCopy, summarize, type Dist } from '../src/profile/stats.js';
 import { commandOfSize, Compactor, LeaderApplies, Pump, waitForLeader, within } from '../src/profile/workload.js';
-import { sampleThreads, threadRates } from '../src/profile/thread-stats.js';
+import { sampleThreads, sumRates, threadRates } from '../src/profile/thread-stats.js';
 import type { ElectionFigure, IdleFigure, LatencyFigure, ThroughputFigure } from './types.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -394,7 +394,7 @@ export async function idle(scratch: Scratch, peers: number, windowMs: number): P
     const before = sampleThreads();
     const cpu = await cpuPctOver(windowMs);
     const after = sampleThreads();
-    const wakes = before && after ? threadRates(before, after, performance.now() - t0).reduce((a, r) => a + r.wakesPerSec, 0) : null;
+    const wakes = before && after ? sumRates(threadRates(before, after, performance.now() - t0)).wakesPerSec : null;
     const rss = process.memoryUsage().rss;
     return { id, peers, seconds: windowMs / 1000, cpuPct: cpu, baselineCpuPct: baseline, rssMiB: rss / 2 ** 20, rssBeforeMiB: rssBefore / 2 ** 20, wakesPerSec: wakes };
   } catch (err) {

@@ -19,7 +19,7 @@ import type { StageDump } from '../profile/stage-log.js';
 import { batching, stageReport, type BatchingRow, type StageReport } from '../profile/stage-report.js';
 import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } from '../profile/workload.js';
 import { parseArgs } from './args.js';
-import { currentThreadId, sampleThreads, threadRates, type ThreadRate } from '../profile/thread-stats.js';
+import { currentThreadId, sampleThreads, sumRates, threadRates, type ThreadRate } from '../profile/thread-stats.js';
 
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 
@@ -150,20 +150,16 @@ function threadTable(rates: readonly ThreadRate[], peerThreads: readonly (number
   const rows: ThreadRow[] = [];
   const named = new Set<number>();
   const add = (thread: string, tid: number | null): void => {
-    const r = tid === null ? undefined : rates.find((x) => x.tid === tid);
-    if (!r || tid === null) return;
-    named.add(tid);
+    const r = rates.find((x) => x.tid === tid);
+    if (!r) return;
+    named.add(r.tid);
     rows.push({ thread, wakesPerSec: r.wakesPerSec, cpuPct: r.cpuPct });
   };
   peerThreads.forEach((tid, i) => add(`peer ${i} (${i === leader ? 'leader' : 'follower'})`, tid));
   add('main thread', mainTid);
   const others = rates.filter((r) => !named.has(r.tid));
-  rows.push({
-    thread: `${others.length} other threads`,
-    wakesPerSec: others.reduce((a, r) => a + r.wakesPerSec, 0),
-    cpuPct: others.reduce((a, r) => a + r.cpuPct, 0),
-  });
-  rows.push({ thread: 'whole process', wakesPerSec: rates.reduce((a, r) => a + r.wakesPerSec, 0), cpuPct: rates.reduce((a, r) => a + r.cpuPct, 0) });
+  rows.push({ thread: `${others.length} other threads`, ...sumRates(others) });
+  rows.push({ thread: 'whole process', ...sumRates(rates) });
   return rows;
 }
 

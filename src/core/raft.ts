@@ -247,7 +247,6 @@ export class RaftCore {
       m.type === MsgType.RequestVote &&
       m.term > this.term &&
       this.cfg.checkQuorum &&
-      this.leaderId !== -1 &&
       this.heardFromLeaderRecently()
     ) {
       // We heard from a live leader within the shortest election timeout: ignore the vote
@@ -529,7 +528,7 @@ export class RaftCore {
    * election timeout. Nothing changes here either way.
    */
   private handlePreVote(m: RequestVote): void {
-    const grant = m.term > this.term && this.candidateUpToDate(m) && !(this.leaderId !== -1 && this.heardFromLeaderRecently());
+    const grant = m.term > this.term && this.candidateUpToDate(m) && !this.heardFromLeaderRecently();
     this.messages.push({
       type: MsgType.RequestVoteReply,
       term: grant ? m.term : this.term,
@@ -552,8 +551,9 @@ export class RaftCore {
     }
   }
 
-  /** We lead, or heard from our leader within the shortest election timeout (less the allowance). */
+  /** We lead, or follow a leader heard from within the shortest election timeout (less the allowance). */
   private heardFromLeaderRecently(): boolean {
+    if (this.leaderId === -1) return false;
     return this.role === Role.Leader || this.electionElapsed < this.cfg.electionTicks - VOTE_PHASE_ALLOWANCE_TICKS;
   }
 

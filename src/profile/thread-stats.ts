@@ -77,6 +77,17 @@ export interface ThreadRate {
   readonly cpuPct: number;
 }
 
+/** Several threads' rates added up. */
+export function sumRates(rates: readonly ThreadRate[]): { wakesPerSec: number; cpuPct: number } {
+  let wakesPerSec = 0;
+  let cpuPct = 0;
+  for (const r of rates) {
+    wakesPerSec += r.wakesPerSec;
+    cpuPct += r.cpuPct;
+  }
+  return { wakesPerSec, cpuPct };
+}
+
 /** What each thread present in both samples did between them, over `ms` milliseconds. */
 export function threadRates(before: Map<number, ThreadSample>, after: Map<number, ThreadSample>, ms: number): ThreadRate[] {
   const out: ThreadRate[] = [];

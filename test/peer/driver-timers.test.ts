@@ -136,8 +136,9 @@ test('an idle follower that hears its leader is never woken by its timer, and it
   assert.equal(r.driver.logicalTicks, ticks, 'logical time is real time');
   assert.equal(r.driver.ticksApplied, ticks, 'every tick applied (none dropped) while nothing blocks');
   assert.equal(r.driver.ticksDropped, 0);
-  // Each heartbeat moves the election deadline, and the timer moves with it (a re-arm costs no
-  // wake-up); so the timer itself never fires while heartbeats come.
+  // Each heartbeat moves the election deadline, and the timer moves with it; so the timer itself
+  // never fires while heartbeats come. (In real Node the thread still wakes at each superseded
+  // deadline, since a thread's libuv timer only moves earlier: see PeerDriver.arm.)
   const heartbeats = seconds * 20;
   assert.ok(r.clock.fired <= 1, `the timer fired ${r.clock.fired} times while the leader was heard`);
   assert.ok(r.clock.armed <= heartbeats + 2, `${r.clock.armed} timers armed for ${heartbeats} heartbeats: at most one per heartbeat`);

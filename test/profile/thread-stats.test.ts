@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { currentThreadId, parseTaskStat, parseTaskStatus, sampleThreads, threadRates, type ThreadSample } from '../../src/profile/thread-stats.js';
+import { currentThreadId, parseTaskStat, parseTaskStatus, sampleThreads, sumRates, threadRates, type ThreadSample } from '../../src/profile/thread-stats.js';
 
 const linux = process.platform === 'linux';
 
@@ -29,6 +29,11 @@ test('rates are per second and per core, for the threads present in both samples
   const after = new Map([[1, s(150, 1100)], [3, s(5, 5)]]);
   // Thread 1 over 2 s: 100 wakes (50/s) and 50 ticks = 0.5 s of CPU (25% of a core).
   assert.deepEqual(threadRates(before, after, 2000), [{ tid: 1, wakesPerSec: 50, cpuPct: 25 }]);
+});
+
+test('rates of several threads add up', () => {
+  assert.deepEqual(sumRates([{ tid: 1, wakesPerSec: 10, cpuPct: 0.5 }, { tid: 2, wakesPerSec: 2.5, cpuPct: 0.25 }]), { wakesPerSec: 12.5, cpuPct: 0.75 });
+  assert.deepEqual(sumRates([]), { wakesPerSec: 0, cpuPct: 0 });
 });
 
 test('this process is sampled thread by thread, and a worker runs on a thread of its own', { skip: !linux && 'needs Linux /proc' }, async () => {
