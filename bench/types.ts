@@ -129,6 +129,11 @@ export interface Target {
   readonly measured: string;
   /** null: not measured in this run. */
   readonly met: boolean | null;
+  /**
+   * Set when this run's own limits put the goal out of reach: the least the measured path can
+   * take on this machine, in words, with the figures it is computed from.
+   */
+  readonly floor?: string;
 }
 
 export interface Machine {
