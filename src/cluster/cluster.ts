@@ -7,7 +7,7 @@ import { decodeCommand, encodeCommand, packCommandValues } from './command-codec
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from '../peer/protocol.js';
 import type { StageDump } from '../profile/stage-log.js';
 import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
-import { prepareDataDir, removeDataDir, type DataDir } from './data-dir.js';
+import { prepareDataDir, probePeerStores, removeDataDir, type DataDir } from './data-dir.js';
 import { resolveOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 
 export type { ClusterOptions } from './options.js';
@@ -132,6 +132,7 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const opts = resolveOptions(options);
     const dir = opts.storage === 'lmdb' ? await prepareDataDir(opts.dataDir, opts.peers, opts.keepData) : null;
+    if (dir !== null) await probePeerStores(dir, opts.peers);
     const cluster = new Cluster(opts, dir);
     try {
       await cluster.spawnAll();

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataDirError } from '../errors.js';
+import { probeLmdbStores, type ProbeError } from '../storage/lmdb-probe.js';
 
 /** The manifest at the top of a cluster's data directory: what cluster the peers' stores belong to. */
 export interface ClusterManifest {
@@ -86,4 +87,21 @@ function make(path: string, clusterId: string, temporary: boolean): DataDir {
 
 async function writeManifest(path: string, m: ClusterManifest): Promise<void> {
   await writeFile(join(path, MANIFEST), JSON.stringify(m, null, 2) + '\n', { flag: 'wx' });
+}
+
+/**
+ * Reads every peer store of `dir` in a child process before any worker opens one
+ * (storage/lmdb-probe.ts says why: a damaged file would crash this process). Rejects with a
+ * DataDirError naming the damaged peer; changes nothing.
+ */
+export async function probePeerStores(dir: DataDir, peers: number): Promise<void> {
+  const paths = Array.from({ length: peers }, (_, i) => dir.peerDir(i));
+  try {
+    await probeLmdbStores(paths);
+  } catch (err) {
+    const i = paths.indexOf((err as ProbeError).store ?? '');
+    const e = new DataDirError(`${i >= 0 ? `peer ${i}: ` : ''}${(err as Error).message}`);
+    (e as { cause?: unknown }).cause = err;
+    throw e;
+  }
 }

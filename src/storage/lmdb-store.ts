@@ -847,20 +847,23 @@ function inspectDirectory(path: string, where: string): boolean {
     );
   }
   const data = join(path, 'data.mdb');
-  if (existsSync(data)) {
-    const head = Buffer.alloc(64);
-    const fd = openSync(data, 'r');
-    let n: number;
-    try {
-      n = readSync(fd, head, 0, head.length, 0);
-    } finally {
-      closeSync(fd);
-    }
-    if (n > 0 && head.subarray(0, n).indexOf(LMDB_MAGIC) < 0) {
-      throw new StorageError('not-a-store', `${where}: its data.mdb is not an LMDB file; point dataDir at a raftwork directory or an empty one`);
-    }
+  if (existsSync(data) && !hasLmdbHeader(data)) {
+    throw new StorageError('not-a-store', `${where}: its data.mdb is not an LMDB file; point dataDir at a raftwork directory or an empty one`);
   }
   return existsSync(join(path, 'lock.mdb'));
+}
+
+/** Whether the file is empty or starts like an LMDB data file (its first meta page's magic). */
+export function hasLmdbHeader(file: string): boolean {
+  const head = Buffer.alloc(64);
+  const fd = openSync(file, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return n === 0 || head.subarray(0, n).indexOf(LMDB_MAGIC) >= 0;
 }
 
 /**
