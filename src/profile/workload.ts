@@ -48,7 +48,10 @@ export class Compactor {
   lastError: Error | null = null;
   private readonly base: number[];
   private readonly busy: boolean[];
+  /** The highest index each peer has applied, as seen here (applies keep coming while a snapshot is taken). */
+  private readonly latest: number[];
   private readonly off: () => void;
+  private closed = false;
 
   constructor(
     private readonly cluster: Cluster,
@@ -57,32 +60,44 @@ export class Compactor {
     if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`compact every: a positive integer, got ${every}`);
     this.base = new Array<number>(cluster.peers).fill(0);
     this.busy = new Array<boolean>(cluster.peers).fill(false);
+    this.latest = new Array<number>(cluster.peers).fill(0);
     this.off = cluster.onApply(this.listener);
   }
 
   close(): void {
+    this.closed = true;
     this.off();
   }
 
   private readonly listener = (peer: number, msg: ApplyMsg): void => {
     if (msg.type === 'snapshot') this.base[peer] = msg.index;
-    if (this.busy[peer] || msg.index - this.base[peer]! < this.every) return;
+    this.latest[peer] = Math.max(this.latest[peer]!, msg.index);
+    this.maybeSnapshot(peer);
+  };
+
+  private maybeSnapshot(peer: number): void {
+    if (this.closed || this.busy[peer] || this.latest[peer]! - this.base[peer]! < this.every) return;
     this.busy[peer] = true;
-    const index = msg.index;
+    const index = this.latest[peer]!;
+    const done = (): void => {
+      this.base[peer] = index;
+      this.busy[peer] = false;
+      // What was applied while this snapshot was taken may be due a snapshot of its own, and
+      // no further apply may come to ask for it (the workload has stopped).
+      this.maybeSnapshot(peer);
+    };
     this.cluster.snapshot(peer, index, NO_STATE).then(
       () => {
         this.snapshots++;
-        this.base[peer] = index;
-        this.busy[peer] = false;
+        done();
       },
       (err: unknown) => {
         // A peer that crashed or restarted meanwhile: try again from its next applies.
         this.lastError = err instanceof Error ? err : new Error(String(err));
-        this.base[peer] = index;
-        this.busy[peer] = false;
+        done();
       },
     );
-  };
+  }
 }
 
 /** Resolves when the leader's apply stream (onApply) has reached an index. */

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster } from '../../src/cluster/cluster.js';
 import { Compactor, Pump, commandOfSize, waitForLeader } from '../../src/profile/workload.js';
+import type { ApplyListener } from '../../src/cluster/cluster.js';
 
 test('the compactor snapshots every peer each time it has applied that many more entries', { timeout: 60_000 }, async () => {
   const cluster = await Cluster.start({ peers: 3, storage: 'memory', seed: 11 });
@@ -72,4 +73,34 @@ test('a pump with chunks keeps its window full and never proposes past it', { ti
 
 test('a pump refuses a chunk that is not a positive integer', () => {
   assert.throws(() => new Pump({ cluster: null as never, leader: 0, outstanding: 8, chunk: 0, command: commandOfSize(1), batch: true }), /chunk must be a positive integer/);
+});
+
+test('entries applied while the compactor takes a snapshot get one of their own once it lands, with no further apply', async () => {
+  // A stand-in for the Cluster: applies delivered by hand, snapshots resolved by hand.
+  let listener: ApplyListener | null = null;
+  const taken: { peer: number; index: number; done: () => void }[] = [];
+  const fake = {
+    peers: 1,
+    onApply(l: ApplyListener) {
+      listener = l;
+      return () => (listener = null);
+    },
+    snapshot(peer: number, index: number) {
+      return new Promise<void>((done) => taken.push({ peer, index, done }));
+    },
+  };
+  const compactor = new Compactor(fake as unknown as Cluster, 100);
+  const apply = (index: number) => listener!(0, { type: 'entry', index, command: null } as never);
+  for (let i = 1; i <= 100; i++) apply(i);
+  assert.deepEqual(taken.map((t) => t.index), [100]);
+  for (let i = 101; i <= 250; i++) apply(i); // while the snapshot at 100 is taken: none asked
+  assert.equal(taken.length, 1);
+  taken[0]!.done();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(taken.map((t) => t.index), [100, 250], 'the entries applied meanwhile were never snapshotted');
+  taken[1]!.done();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(taken.length, 2, 'nothing more was due');
+  assert.equal(compactor.snapshots, 2);
+  compactor.close();
 });
