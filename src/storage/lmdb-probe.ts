@@ -14,7 +14,7 @@
  * termination cannot cut it short.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StorageError } from './log-store.js';
@@ -50,17 +50,20 @@ interface ChildLine {
 }
 
 /**
- * Resolves with what was read of each environment in `paths` (a directory whose data.mdb is not
- * LMDB at all, or that has none, is skipped: LmdbLogStore.open refuses the former more plainly)
- * once every record of every one could be read. Rejects with a ProbeError, a StorageError whose
- * `store` names the directory: 'corrupted' when reading it crashed LMDB or LMDB reported an
- * error; 'io' when the probe could not run or did not finish. Never changes a directory: a lock.mdb that the probe's read-only
- * open created is removed again when a store is refused.
+ * Resolves with what was read of each environment in `paths` once every record of every one
+ * could be read. A directory with no data.mdb, an empty one, or one that is not LMDB at all is
+ * skipped (LmdbLogStore.open refuses the last more plainly). Rejects with a ProbeError, a
+ * StorageError whose `store` names the directory: 'corrupted' when reading it crashed LMDB or
+ * LMDB reported an error; 'io' when the probe could not run or did not finish. Never changes a
+ * directory: a lock.mdb that the probe's read-only open created is removed again when a store
+ * is refused.
  */
 export function probeLmdbStores(paths: readonly string[], timeoutMs = PROBE_TIMEOUT_MS): Promise<ProbeResult[]> {
   const todo = paths.filter((p) => {
     const data = join(p, 'data.mdb');
-    return existsSync(data) && hasLmdbHeader(data);
+    // An empty data.mdb (a peer stopped as LMDB created it) holds nothing to read, and LMDB's
+    // read-write open makes a new environment of it; its read-only open would crash on it.
+    return existsSync(data) && statSync(data).size > 0 && hasLmdbHeader(data);
   });
   if (todo.length === 0) return Promise.resolve([]);
   const hadLock = new Map(todo.map((p) => [p, existsSync(join(p, 'lock.mdb'))]));

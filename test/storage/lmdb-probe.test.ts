@@ -95,12 +95,15 @@ test('of several environments, the damaged one is named; a lock file that was th
   assert.ok(existsSync(join(bad, 'lock.mdb')), 'a lock file that was there before was removed');
 });
 
-test('directories without an LMDB data.mdb are not probed (the store refuses a foreign file itself)', async () => {
+test('directories without an LMDB data.mdb are not probed (the store refuses a foreign file itself, and makes an empty one new)', async () => {
   const empty = join(root, `empty${n++}`);
   mkdirSync(empty);
+  const emptyFile = join(root, `emptyfile${n++}`);
+  mkdirSync(emptyFile);
+  writeFileSync(join(emptyFile, 'data.mdb'), '');
   const foreign = join(root, `foreign${n++}`);
   mkdirSync(foreign);
   writeFileSync(join(foreign, 'data.mdb'), 'not lmdb at all');
-  assert.deepEqual(await probeLmdbStores([empty, foreign, join(root, 'missing')]), []);
+  assert.deepEqual(await probeLmdbStores([empty, emptyFile, foreign, join(root, 'missing')]), []);
   assert.equal(existsSync(join(foreign, 'lock.mdb')), false);
 });
