@@ -42,6 +42,7 @@ import {
   type Value,
   type WriteRequest,
 } from './codec.js';
+import { RequestTable, SlotSet, type Slotted } from './call-table.js';
 import { NoQuorumError, SessionExpiredError, SizeLimitError, StoreClosedError, TypeMismatchError } from './errors.js';
 import { MAX_KEY_BYTES, MAX_STORED_VALUE_BYTES } from './state-machine.js';
 
@@ -103,7 +104,8 @@ interface OpSpec {
 }
 
 /** One operation, across its attempts. */
-class Call {
+class Call implements Slotted {
+  slot = -1;
   finished = false;
   /** The request id of the attempt in flight, 0 when none. */
   current = 0;
@@ -187,10 +189,12 @@ export class Rpc {
   readonly peers: number;
   private readonly conns: (PeerConn | null)[];
   private readonly heard: number[];
-  /** Request id -> operation, for every attempt of every operation in flight. */
-  private readonly inflight = new Map<number, Call>();
+  /** Request id -> operation, for every attempt of every operation in flight (call-table.ts: why not a Map). */
+  private readonly inflight = new RequestTable<Call>();
   /** Operations not finished (in flight, or waiting to retry). */
-  private readonly active = new Set<Call>();
+  private readonly active = new SlotSet<Call>();
+  /** The tick's copy of `active` (reused: the tick runs every TICK_MS). */
+  private readonly due: Call[] = [];
   private ticker: ReturnType<typeof setInterval> | null = null;
   private nextReq = 1;
   /** The peer believed to lead, or -1. */
@@ -275,14 +279,15 @@ export class Rpc {
       return;
     }
     const now = performance.now();
-    for (const c of this.active) {
-      if (c.due > now) continue;
+    for (const c of this.active.snapshot(this.due)) {
+      if (c.finished || c.due > now) continue;
       if (c.current !== 0) {
         // No answer within attemptMs: lost, or the peer cannot serve. Try another.
         if (this.leader === c.peer) this.leader = -1;
         this.retry(c, -1, now);
       } else this.attempt(c, -1, now);
     }
+    this.due.length = 0;
   };
 
   /** The hinted leader, else the cached one, else the next connected peer in turn. */
@@ -409,7 +414,7 @@ export class Rpc {
     this.closed = true;
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
-    for (const c of [...this.active]) this.fail(c, new StoreClosedError(c.what));
+    for (const c of this.active.snapshot([])) this.fail(c, new StoreClosedError(c.what));
     for (const conn of this.conns) conn?.close();
     this.conns.fill(null);
   }
