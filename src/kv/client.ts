@@ -241,10 +241,11 @@ export class Rpc {
   run<T>(spec: OpSpec): Promise<T> {
     if (this.closed) return Promise.reject(new StoreClosedError(`${spec.name}(${show(spec.key)})`));
     return new Promise<T>((resolve, reject) => {
-      const call = new Call(spec, performance.now() + this.limits.timeoutMs, (Math.random() * this.peers) | 0, resolve as (v: unknown) => void, reject);
+      const now = performance.now();
+      const call = new Call(spec, now + this.limits.timeoutMs, (Math.random() * this.peers) | 0, resolve as (v: unknown) => void, reject);
       this.active.add(call);
       if (this.ticker === null) this.ticker = setInterval(this.tick, TICK_MS);
-      this.attempt(call, -1, performance.now());
+      this.attempt(call, -1, now);
     });
   }
 
@@ -576,7 +577,7 @@ export class KvClient {
     let consistency: ConsistencyCode;
     try {
       this.checkKey('get', key);
-      consistency = options === undefined ? Consistency.Linearizable : consistencyOf(`get(${show(key)})`, options);
+      consistency = options === undefined ? Consistency.Linearizable : consistencyOf('get', key, options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -599,7 +600,7 @@ export class KvClient {
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > SCAN_PAGE_LIMIT) {
       throw new InvalidArgumentError(`${what}: pageSize must be an integer from 1 to ${SCAN_PAGE_LIMIT}, got ${String(pageSize)}`);
     }
-    const consistency = consistencyOf(what, options);
+    const consistency = consistencyOf('scan', null, options);
     let after: string | null = null;
     for (;;) {
       const page: { pairs: Array<[string, Value]>; more: boolean } = await this.rpc.run(new ScanOp(prefix, consistency, after, pageSize));
@@ -670,8 +671,10 @@ function isTrue(r: Result): boolean {
   return r === Result.True;
 }
 
-function consistencyOf(what: string, options: ReadOptions): ConsistencyCode {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what}: options must be an object like { consistency: 'lease' }`);
+/** `key` null: the operation takes no key (scan). The label for an error is built only then: a get calls this every time. */
+function consistencyOf(op: string, key: string | null, options: ReadOptions): ConsistencyCode {
+  const what = (): string => `${op}(${key === null ? '' : show(key)})`;
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what()}: options must be an object like { consistency: 'lease' }`);
   switch (options.consistency ?? 'linearizable') {
     case 'linearizable':
       return Consistency.Linearizable;
@@ -680,7 +683,7 @@ function consistencyOf(what: string, options: ReadOptions): ConsistencyCode {
     case 'stale':
       return Consistency.Stale;
     default:
-      throw new InvalidArgumentError(`${what}: consistency must be 'linearizable', 'lease' or 'stale', got ${JSON.stringify(options.consistency)}`);
+      throw new InvalidArgumentError(`${what()}: consistency must be 'linearizable', 'lease' or 'stale', got ${JSON.stringify(options.consistency)}`);
   }
 }
 
