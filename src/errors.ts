@@ -4,8 +4,9 @@
  */
 export class RaftworkError extends Error {
   override name = 'RaftworkError';
-  constructor(readonly code: string, message: string) {
-    super(message);
+  /** `options.cause`: the lower-level error behind this one, kept for whoever debugs it. */
+  constructor(readonly code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -36,7 +37,7 @@ export class ClosedError extends RaftworkError {
 /** The data directory holds something raftwork cannot use as it was asked to. */
 export class DataDirError extends RaftworkError {
   override name = 'DataDirError';
-  constructor(message: string) {
-    super('EDATADIR', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('EDATADIR', message, options);
   }
 }

@@ -100,8 +100,6 @@ export async function probePeerStores(dir: DataDir, peers: number): Promise<void
     await probeLmdbStores(paths);
   } catch (err) {
     const i = paths.indexOf((err as ProbeError).store ?? '');
-    const e = new DataDirError(`${i >= 0 ? `peer ${i}: ` : ''}${(err as Error).message}`);
-    (e as { cause?: unknown }).cause = err;
-    throw e;
+    throw new DataDirError(`${i >= 0 ? `peer ${i}: ` : ''}${(err as Error).message}`, { cause: err });
   }
 }

@@ -192,9 +192,8 @@ export class StorageError extends RaftworkError {
   constructor(
     readonly reason: StorageErrorReason,
     message: string,
-    options?: { cause?: unknown },
+    options?: ErrorOptions,
   ) {
-    super('ESTORAGE', message);
-    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+    super('ESTORAGE', message, options);
   }
 }

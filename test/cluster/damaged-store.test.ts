@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Cluster } from '../../src/cluster/cluster.js';
 import { DataDirError } from '../../src/errors.js';
 import { openStore } from '../../src/kv/store.js';
+import { StorageError } from '../../src/storage/log-store.js';
 
 /**
  * Every file under `dir` with its bytes, to show a refused directory was left as it was; but
@@ -47,7 +48,9 @@ test('a peer store cut short is refused with a DataDirError naming the peer, the
       (e: unknown) =>
         e instanceof DataDirError &&
         e.message.startsWith(`peer ${victim}: raftwork store ${join(dataDir, `peer-${victim}`)} is damaged`) &&
-        /restore this peer's directory from a backup/.test(e.message),
+        /restore this peer's directory from a backup/.test(e.message) &&
+        e.cause instanceof StorageError &&
+        (e.cause as StorageError).reason === 'corrupted',
     );
     assert.deepEqual(await contents(dataDir), before, 'a refused directory was changed');
 
