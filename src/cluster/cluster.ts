@@ -4,6 +4,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ClosedError, InvalidArgumentError, PeerDownError, RaftworkError } from '../errors.js';
 import { decodeApplied } from '../peer/apply-stream.js';
 import { decodeCommand, encodeCommand, packCommandValues } from './command-codec.js';
+import { DownGuard } from './down-guard.js';
 import type { PeerBoot, PeerControl, PeerState, ProposeReply } from '../peer/protocol.js';
 import type { StageDump } from '../profile/stage-log.js';
 import { FaultTable, type NetworkOptions } from '../transport/fault-table.js';
@@ -50,9 +51,8 @@ interface PeerSlot {
   worker: Worker | null;
   remote: Comlink.Remote<PeerControl> | null;
   applyPort: MessagePort | null;
-  /** Rejects when this incarnation goes down, so pending calls fail instead of hanging. */
-  down: Promise<never>;
-  goDown: (err: Error) => void;
+  /** Fails this incarnation's calls in flight when it goes down, so they do not hang. */
+  calls: DownGuard;
   lastLogBytes: number;
 }
 
@@ -322,7 +322,7 @@ export class Cluster {
       this.slots.map(async (s) => {
         if (!s.up || !s.remote) return s.lastLogBytes;
         try {
-          s.lastLogBytes = await Promise.race([s.remote.logBytes(), s.down]);
+          s.lastLogBytes = await s.calls.guard(s.remote.logBytes());
         } catch {
           /* went down meanwhile: keep the last known size */
         }
@@ -345,7 +345,7 @@ export class Cluster {
       this.slots.map(async (slot) => {
         const { worker, remote } = slot;
         if (slot.up && remote) {
-          await Promise.race([remote.shutdown(), slot.down, delay(5000)]).catch(() => undefined);
+          await Promise.race([slot.calls.guard(remote.shutdown()), delay(5000)]).catch(() => undefined);
         }
         this.markDown(slot, new ClosedError('the call was cut short'));
         slot.worker = null;
@@ -381,7 +381,7 @@ export class Cluster {
           if (other.id === i || !other.up || !other.remote) return;
           const ch = new MessageChannel();
           ports![other.id] = ch.port1;
-          await Promise.race([other.remote.attachPeer(i, Comlink.transfer(ch.port2, [ch.port2])), other.down]).catch(() => ch.port2.close());
+          await other.calls.guard(other.remote.attachPeer(i, Comlink.transfer(ch.port2, [ch.port2]))).catch(() => ch.port2.close());
         }),
       );
     }
@@ -409,10 +409,7 @@ export class Cluster {
     slot.worker = worker;
     slot.remote = remote;
     slot.applyPort = apply.port1;
-    let rejectDown!: (err: Error) => void;
-    slot.down = new Promise<never>((_, reject) => (rejectDown = reject));
-    slot.down.catch(() => undefined);
-    slot.goDown = rejectDown;
+    slot.calls = new DownGuard();
     apply.port1.on('message', (buf: Uint8Array) => {
       if (slot.life !== life || !slot.up) return;
       if (this.earlyApplies) this.keepEarly(i, buf);
@@ -429,7 +426,7 @@ export class Cluster {
     });
     slot.up = true;
     try {
-      await Promise.race([remote.booted(), slot.down]);
+      await slot.calls.guard(remote.booted());
     } catch (err) {
       this.markDown(slot, new PeerDownError(i, 'boot failed'));
       slot.worker = null;
@@ -447,7 +444,7 @@ export class Cluster {
     slot.applyPort = null;
     if (releaseRemote) slot.remote?.[Comlink.releaseProxy]?.();
     slot.remote = null;
-    slot.goDown(err);
+    slot.calls.down(err);
     // Cut its links at once: messages it sent that are still in flight are dropped on arrival.
     this.syncLinks();
   }
@@ -498,7 +495,7 @@ export class Cluster {
     this.checkPeer(i, what);
     const slot = this.slots[i]!;
     if (!slot.up || !slot.remote) throw new PeerDownError(i, what);
-    return Promise.race([fn(slot.remote), slot.down]);
+    return slot.calls.guard(fn(slot.remote));
   }
 
   private checkOpen(what: string): void {
@@ -514,9 +511,9 @@ export class Cluster {
 }
 
 function newSlot(id: number): PeerSlot {
-  const down = Promise.reject<never>(new Error('not started'));
-  down.catch(() => undefined);
-  return { id, life: 0, up: false, worker: null, remote: null, applyPort: null, down, goDown: () => undefined, lastLogBytes: 0 };
+  const calls = new DownGuard();
+  calls.down(new Error('not started'));
+  return { id, life: 0, up: false, worker: null, remote: null, applyPort: null, calls, lastLogBytes: 0 };
 }
 
 function delay(ms: number): Promise<void> {

@@ -8,53 +8,9 @@
  * time; 64 clients of a 3-peer store doing gets, `node --trace-gc-nvp`); the survivors were
  * promoted and then died, so old space filled and was marked and compacted every 100-200 ms.
  * The live set was 64 operations. With the two tables below instead, the same run keeps 40 KB
- * per scavenge at 0.3 ms. Replacing only one of the two left the survival as it was.
+ * per scavenge at 0.3 ms. Replacing only one of the two left the survival as it was. (The set is
+ * src/cluster/slot-set.ts, which the Cluster uses too.)
  */
-
-/** An element of a {@link SlotSet}: the set keeps its position in the element itself. */
-export interface Slotted {
-  /** The element's index in its set, -1 when in none. Only SlotSet writes it. */
-  slot: number;
-}
-
-/**
- * An unordered set of objects with O(1) add and delete: an array, each element knowing its
- * index, a deletion moving the last element into the gap.
- */
-export class SlotSet<T extends Slotted> {
-  private readonly items: T[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  add(x: T): void {
-    if (x.slot >= 0) return;
-    x.slot = this.items.length;
-    this.items.push(x);
-  }
-
-  delete(x: T): void {
-    const i = x.slot;
-    if (i < 0 || this.items[i] !== x) return;
-    const last = this.items.pop()!;
-    if (last !== x) {
-      this.items[i] = last;
-      last.slot = i;
-    }
-    x.slot = -1;
-  }
-
-  /**
-   * The elements as of now, into `out` (cleared first), so the caller may add and delete while
-   * it goes through them.
-   */
-  snapshot(out: T[]): T[] {
-    out.length = 0;
-    for (let i = 0; i < this.items.length; i++) out.push(this.items[i]!);
-    return out;
-  }
-}
 
 /**
  * Request id -> value, for ids handed out in increasing order (wrapping) and mostly retired

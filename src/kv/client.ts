@@ -42,7 +42,8 @@ import {
   type Value,
   type WriteRequest,
 } from './codec.js';
-import { RequestTable, SlotSet, type Slotted } from './call-table.js';
+import { SlotSet, type Slotted } from '../cluster/slot-set.js';
+import { RequestTable } from './call-table.js';
 import { NoQuorumError, SessionExpiredError, SizeLimitError, StoreClosedError, TypeMismatchError } from './errors.js';
 import { MAX_KEY_BYTES, MAX_STORED_VALUE_BYTES } from './state-machine.js';
 
