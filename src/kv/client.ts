@@ -672,10 +672,9 @@ function isTrue(r: Result): boolean {
   return r === Result.True;
 }
 
-/** `key` null: the operation takes no key (scan). The label for an error is built only then: a get calls this every time. */
+/** `key` null: the operation takes no key (scan). The error's label is built only on the error paths: a get calls this every time. */
 function consistencyOf(op: string, key: string | null, options: ReadOptions): ConsistencyCode {
-  const what = (): string => `${op}(${key === null ? '' : show(key)})`;
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${what()}: options must be an object like { consistency: 'lease' }`);
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${label(op, key)}: options must be an object like { consistency: 'lease' }`);
   switch (options.consistency ?? 'linearizable') {
     case 'linearizable':
       return Consistency.Linearizable;
@@ -684,8 +683,12 @@ function consistencyOf(op: string, key: string | null, options: ReadOptions): Co
     case 'stale':
       return Consistency.Stale;
     default:
-      throw new InvalidArgumentError(`${what()}: consistency must be 'linearizable', 'lease' or 'stale', got ${JSON.stringify(options.consistency)}`);
+      throw new InvalidArgumentError(`${label(op, key)}: consistency must be 'linearizable', 'lease' or 'stale', got ${JSON.stringify(options.consistency)}`);
   }
+}
+
+function label(op: string, key: string | null): string {
+  return `${op}(${key === null ? '' : show(key)})`;
 }
 
 function show(key: unknown): string {
