@@ -1,0 +1,98 @@
+/**
+ * Within one Ready the driver does what the commit path waits on first: it posts the requests,
+ * then starts this peer's durable write, and only then applies committed entries.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RaftCore } from '../../src/core/raft.js';
+import { createRng } from '../../src/core/rng.js';
+import { ackAll, drainAll, elect, makeCore } from '../core/core-helpers.js';
+import { MsgType, type Entry, type Message } from '../../src/core/types.js';
+import { PeerDriver } from '../../src/peer/driver.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function harness(core: RaftCore): { driver: PeerDriver; events: string[]; sent: Message[]; release: () => void } {
+  const events: string[] = [];
+  const sent: Message[] = [];
+  let held: (() => void)[] = [];
+  const driver = new PeerDriver({
+    core,
+    store: {
+      write: (batch) => {
+        events.push(`write ${batch.entries.map((e) => e.index).join(',')}`);
+        return new Promise<void>((resolve) => held.push(resolve));
+      },
+      compact: () => Promise.resolve(),
+    },
+    wire: {
+      send: (msgs) => void sent.push(...msgs),
+      flush: () => void events.push('post'),
+    },
+    sink: {
+      entries: (es: readonly Entry[]) => void events.push(`apply ${es.map((e) => e.index).join(',')}`),
+      snapshot: () => undefined,
+    },
+    tickMs: 1000, // no tick fires during a test: only the messages drive the core
+    snapshot: null,
+    onFatal: (err) => {
+      throw err;
+    },
+  });
+  const release = (): void => {
+    const h = held;
+    held = [];
+    for (const r of h) r();
+  };
+  return { driver, events, sent, release };
+}
+
+const entry = (index: number, term: number): Entry => ({ index, term, kind: 0, data: new Uint8Array([index]) });
+
+test("a follower starts writing new entries before it applies the committed ones that came with them", async () => {
+  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
+  const { driver, events, release } = harness(core);
+  driver.start();
+  try {
+    const append = (prev: number, es: Entry[], commit: number): Message => ({
+      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
+    });
+    driver.receive(append(0, [entry(1, 1), entry(2, 1)], 0));
+    await sleep(5);
+    release();
+    await sleep(5);
+    events.length = 0;
+    // Entries 3 and 4 arrive with the news that 1 and 2 (already durable here) are committed.
+    driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
+    await sleep(5);
+    const write = events.indexOf('write 3,4');
+    const apply = events.indexOf('apply 1,2');
+    assert.ok(write >= 0, `the new entries were written: ${events.join(' | ')}`);
+    assert.ok(apply >= 0, `the committed entries were applied: ${events.join(' | ')}`);
+    assert.ok(write < apply, `write before apply: ${events.join(' | ')}`);
+    release();
+  } finally {
+    driver.stop();
+  }
+});
+
+test('a leader posts its AppendEntries before it starts its own write of the same entries', async () => {
+  const core = makeCore({ id: 0, peers: 3 });
+  elect(core, [1, 2]);
+  ackAll(core, [1, 2]);
+  drainAll(core);
+  const { driver, events, sent, release } = harness(core);
+  driver.start();
+  try {
+    assert.ok(driver.proposeBatch([new Uint8Array([7]), new Uint8Array([8])]).ok);
+    await sleep(5);
+    const write = events.findIndex((e) => /^write \d/.test(e));
+    const post = events.indexOf('post');
+    assert.ok(write >= 0, `the proposals were written: ${events.join(' | ')}`);
+    assert.ok(sent.some((m) => m.type === MsgType.AppendEntries && m.entries.length > 0), 'AppendEntries with the proposals were sent');
+    assert.ok(post >= 0 && post < write, `posted before the write: ${events.join(' | ')}`);
+    release();
+  } finally {
+    driver.stop();
+  }
+});
