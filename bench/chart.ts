@@ -260,7 +260,9 @@ export function renderChart(r: BenchReport): string {
   let y = 0;
   const m = r.machine;
   parts.push(text(20, 26, `raftwork bench · ${r.startedAt.slice(0, 19).replace('T', ' ')} UTC${r.options.quick ? ' · --quick' : ''}`, 'font-size="18" font-weight="700"'));
-  const noise = m.otherProcessesCpuPct === null ? '' : ` · other processes used ${m.otherProcessesCpuPct.toFixed(1)}% of the machine meanwhile`;
+  const noise =
+    (m.otherProcessesCpuPct === null ? '' : ` · other processes used ${m.otherProcessesCpuPct.toFixed(1)}% of the machine meanwhile`) +
+    (m.stealPct === null || m.stealPct === undefined ? '' : ` · steal ${m.stealPct.toFixed(1)}%`);
   parts.push(text(20, 44, `${m.cpus} × ${m.cpuModel} · Node ${m.node} · ${m.platform} ${m.kernel} · lmdb ${m.lmdb}${noise}`, 'font-size="11" fill="#555"'));
   y = 56;
   const add = (p: { svg: string; h: number }): void => {

@@ -6,7 +6,7 @@ import { bytes, int, ms, pct, ratio, table } from '../src/profile/format.js';
 import { LMDB_BATCH } from './limits.js';
 import { ELECTION_TIMEOUT_MS } from './raft.js';
 import { DEFAULT_COMPACT_EVERY } from '../src/profile/workload.js';
-import type { BenchReport, Bound, ElectionFigure, KvFigure, LatencyFigure, Limits, Target, ThroughputFigure } from './types.js';
+import type { BenchReport, Bound, ElectionFigure, KvFigure, LatencyFigure, Limits, Machine, Target, ThroughputFigure } from './types.js';
 
 export function throughputBound(f: ThroughputFigure, l: Limits): Bound | null {
   if (!Number.isFinite(f.commitsPerSec)) return null;
@@ -195,18 +195,28 @@ function share(v: number): string {
   return `${p >= 10 ? p.toFixed(0) : p >= 1 ? p.toFixed(1) : p.toFixed(2)}%`;
 }
 
+/**
+ * What else used the machine during the run, in one sentence, or null where it is unknown. Other
+ * processes and steal (the hypervisor running something else on this VM's cores) both lower
+ * every figure; from 5% on, the sentence says so.
+ */
+export function noiseLine(m: Machine): string | null {
+  const parts: string[] = [];
+  if (m.otherProcessesCpuPct !== null) parts.push(`other processes used ${m.otherProcessesCpuPct.toFixed(1)}% of the machine`);
+  if (m.stealPct !== null && m.stealPct !== undefined) parts.push(`the hypervisor held back ${m.stealPct.toFixed(1)}% of its CPU time (steal)`);
+  if (parts.length === 0) return null;
+  const busy = (m.otherProcessesCpuPct ?? 0) >= 5 || (m.stealPct ?? 0) >= 5;
+  const s = `During the run ${parts.join(', and ')} (load average ${m.loadAvgAtStart.toFixed(1)} at the start)`;
+  return s + (busy ? ': a shared machine; these figures are lower than a quiet one gives.' : '.');
+}
+
 export function renderText(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`raftwork bench  ${r.startedAt}  (${r.seconds.toFixed(0)} s${r.options.quick ? ', --quick' : ''})`);
   out.push(`${m.cpus} x ${m.cpuModel}, ${int(m.memoryMiB)} MiB, ${m.platform} ${m.kernel}, Node ${m.node}, lmdb ${m.lmdb}, tinybench ${m.tinybench}${m.commit ? `, commit ${m.commit.slice(0, 10)}` : ''}`);
-  if (m.otherProcessesCpuPct !== null) {
-    const busy = m.otherProcessesCpuPct >= 5;
-    out.push(
-      `Other processes used ${m.otherProcessesCpuPct.toFixed(1)}% of the machine during the run (load average ${m.loadAvgAtStart.toFixed(1)} at the start)` +
-        (busy ? ': a shared machine; these figures are lower than a quiet machine gives.' : '.'),
-    );
-  }
+  const noise = noiseLine(m);
+  if (noise !== null) out.push(noise);
   out.push(`Clusters: default timing (election timeout ${r.cluster.electionTimeoutMs.join('-')} ms, heartbeat ${r.cluster.heartbeatMs} ms). ${r.cluster.note}`);
 
   const l = r.limits;

@@ -18,6 +18,7 @@ import { parseArgs } from '../src/cli/args.js';
 import { Scratch } from '../src/profile/scratch.js';
 import { DEFAULT_COMPACT_EVERY, waitForLeader } from '../src/profile/workload.js';
 import { renderChart } from './chart.js';
+import { noiseMeter, type Noise } from './noise.js';
 import { kvFigures, kvSpecs, loadKv } from './kv.js';
 import { measureLimits } from './limits.js';
 import { ELECTION_TIMEOUT_MS, HEARTBEAT_MS, elections, idle, latency, startCluster, throughput, type ThroughputSpec } from './raft.js';
@@ -94,35 +95,7 @@ function matcher(filter: string | null): (id: string) => boolean {
   return (id) => parts.some((p) => id.includes(p));
 }
 
-/** Busy and total jiffies of all CPUs (/proc/stat), or null off Linux. */
-function cpuJiffies(): { busy: number; total: number } | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
-    const idle = (f[3] ?? 0) + (f[4] ?? 0);
-    return { busy: total - idle, total };
-  } catch {
-    return null;
-  }
-}
-
-/** Measures what other processes take from the machine while the run goes on. */
-function noiseMeter(): () => number | null {
-  const j0 = cpuJiffies();
-  const c0 = process.cpuUsage();
-  return () => {
-    const j1 = cpuJiffies();
-    if (!j0 || !j1 || j1.total <= j0.total) return null;
-    const c = process.cpuUsage(c0);
-    const hz = 100; // USER_HZ on Linux
-    const ours = ((c.user + c.system) / 1e6) * hz;
-    const other = Math.max(0, j1.busy - j0.busy - ours);
-    return (100 * other) / (j1.total - j0.total);
-  };
-}
-
-function machine(loadAvgAtStart: number, otherProcessesCpuPct: number | null): Machine {
+function machine(loadAvgAtStart: number, noise: Noise | null): Machine {
   const req = createRequire(import.meta.url);
   const version = (pkg: string): string => {
     try {
@@ -161,7 +134,8 @@ function machine(loadAvgAtStart: number, otherProcessesCpuPct: number | null): M
     tmpdir: tmpdir(),
     commit,
     loadAvgAtStart,
-    otherProcessesCpuPct,
+    otherProcessesCpuPct: noise?.otherProcessesCpuPct ?? null,
+    stealPct: noise?.stealPct ?? null,
   };
 }
 

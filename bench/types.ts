@@ -156,6 +156,12 @@ export interface Machine {
    * the figures were measured on a shared machine: compare them with care.
    */
   readonly otherProcessesCpuPct: number | null;
+  /**
+   * CPU time the hypervisor held back from this VM during the run (steal, from /proc/stat), as %
+   * of all its CPU time; 0 on bare metal, null where /proc/stat does not exist. Above a few
+   * percent the host was busy, and every figure is lower than a quiet host gives.
+   */
+  readonly stealPct: number | null;
 }
 
 export interface BenchOptions {

@@ -56,7 +56,7 @@ test('the targets table prints the out-of-reach line under it', () => {
     schema: 1,
     startedAt: '2026-01-01T00:00:00Z',
     seconds: 1,
-    machine: { cpus: 2, cpuModel: 'x', memoryMiB: 1, platform: 'linux', kernel: 'k', node: 'v20', lmdb: '3', tinybench: '6', otherProcessesCpuPct: null, loadAvgAtStart: 0 },
+    machine: { cpus: 2, cpuModel: 'x', memoryMiB: 1, platform: 'linux', kernel: 'k', node: 'v20', lmdb: '3', tinybench: '6', otherProcessesCpuPct: null, stealPct: null, loadAvgAtStart: 0 },
     options: { quick: false },
     cluster: { electionTimeoutMs: [150, 300], heartbeatMs: 50, note: '' },
     ...partial,
