@@ -21,6 +21,9 @@ import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } 
 import { parseArgs } from './args.js';
 import { currentThreadId, sampleThreads, sumRates, threadRates, type ThreadRate } from '../profile/thread-stats.js';
 
+/** Time a run may take beyond its warm-up and profiled seconds: starting, the workload's drain (10 s), reports. */
+const WATCHDOG_SLACK_MS = 90_000;
+
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 
 interface Options {
@@ -110,8 +113,25 @@ function options(argv: readonly string[]): Options {
   };
 }
 
+/** The last step announced, for the watchdog's message. */
+let lastStep = 'starting';
+
 function status(line: string): void {
+  lastStep = line;
   process.stderr.write(`${line}\n`);
+}
+
+/**
+ * Ends a run that has stopped making progress, saying where, rather than leaving the process
+ * (and a test waiting on it) running: every step has its own bound but the calls to workers,
+ * and a worker that never answers would otherwise hold the run forever. The scratch directory
+ * is still removed (its 'exit' handler).
+ */
+function watchdog(limitMs: number): void {
+  setTimeout(() => {
+    console.error(`raftwork profile: still running ${Math.round(limitMs / 1000)} s after the start, at step "${lastStep}"; giving up (a peer, or a call to one, is stuck)`);
+    process.exit(3);
+  }, limitMs).unref();
 }
 
 function printSelfTimes(title: string, st: SelfTimes, top: number): void {
@@ -176,6 +196,7 @@ function printThreads(rows: readonly ThreadRow[], cpuProfiler: boolean): void {
 
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
+  watchdog(o.warmupMs + o.seconds * 1000 + WATCHDOG_SLACK_MS);
   mkdirSync(o.out, { recursive: true });
   const scratch = Scratch.create('raftwork-profile-');
   try {

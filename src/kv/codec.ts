@@ -368,6 +368,19 @@ export function splitFrames(batch: Uint8Array): Uint8Array[] {
   return out;
 }
 
+/**
+ * Whether a request frame is a get or a scan page asking for a linearizable read, read from its
+ * first bytes (type, request id, consistency) without decoding the rest. False for anything
+ * else, a malformed frame included (handle() answers that one).
+ */
+export function isLinearizableRead(frame: Uint8Array): boolean {
+  const type = frame[0];
+  if (type !== Req.Get && type !== Req.Scan) return false;
+  let k = 1;
+  while (k < frame.length && k < 10 && frame[k]! >= 0x80) k++;
+  return k + 1 < frame.length && frame[k + 1] === Consistency.Linearizable;
+}
+
 /** Byte-order successor bound for a prefix scan: the smallest key greater than every key starting with `prefix`, or null for none. */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | null {
   let n = prefix.length;

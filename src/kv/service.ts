@@ -39,6 +39,7 @@ import {
   decodeCommand,
   encodeClock,
   frame,
+  isLinearizableRead,
   splitFrames,
   type ConsistencyCode,
 } from './codec.js';
@@ -185,6 +186,8 @@ export class KvService implements PeerService {
   private proposalWaiters: (Waiter | null)[] = [];
   private readonly pending = new Map<number, PendingWrite>();
   private linReads: ReadReq[] = [];
+  /** The ReadIndex round receive() started for the linearizable reads of the batch it handles. */
+  private earlyRound: Promise<number> | null = null;
   private batchStatus: RaftStatus | null = null;
   private readWaiters: ReadWaiter[] = [];
   private turnScheduled = false;
@@ -323,7 +326,14 @@ export class KvService implements PeerService {
       return; // a malformed batch: nothing in it can be answered
     }
     // One status for the whole batch (it cannot change while the batch is handled).
-    this.batchStatus = this.ctx.status();
+    const st = (this.batchStatus = this.ctx.status());
+    // A batch with linearizable reads starts their ReadIndex round before anything in it is
+    // decoded, so the heartbeats travel while the leader decodes. A round that begins after the
+    // reads arrived confirms them (and every read queued before it).
+    if (st.role === 'leader' && this.earlyRound === null && frames.some(isLinearizableRead)) {
+      this.earlyRound = this.ctx.readIndex();
+      this.ctx.flush();
+    }
     try {
       for (const f of frames) this.faults.deliver(() => this.handle(conn, f));
     } finally {
@@ -331,6 +341,11 @@ export class KvService implements PeerService {
     }
     // Propose this batch's writes and start its read round now rather than a turn later.
     if (this.turnScheduled) this.endOfTurn();
+    if (this.earlyRound !== null) {
+      // Its reads were all held back by the network faults: they will take a later round.
+      this.earlyRound.catch(() => undefined);
+      this.earlyRound = null;
+    }
     this.flushReplies();
   }
 
@@ -512,7 +527,9 @@ export class KvService implements PeerService {
     if (this.linReads.length > 0) {
       const reads = this.linReads;
       this.linReads = [];
-      this.ctx.readIndex().then(
+      const round = this.earlyRound ?? this.ctx.readIndex();
+      this.earlyRound = null;
+      round.then(
         (index) =>
           this.waitApplied(index, {
             run: () => {

@@ -157,6 +157,8 @@ export class PeerDriver {
   private electionDue = false;
   private dueScheduled = false;
   private scheduled = false;
+  /** Inside flush(): a sink that calls back into flushNow() must not start a second drain. */
+  private flushing = false;
   private stopped = false;
   /** Writes issued and not yet durable, and the latest of them (later Readies wait on it). */
   private pendingWrites = 0;
@@ -307,6 +309,16 @@ export class PeerDriver {
     return r;
   }
 
+  /**
+   * Drains the core's Ready now rather than at the end of this event-loop turn, so what an input
+   * just asked for (a ReadIndex round, proposals) goes out before the caller's remaining work.
+   * A no-op inside a drain, or when nothing is pending.
+   */
+  flushNow(): void {
+    if (this.flushing || this.stopped || !this.core.hasReady()) return;
+    this.flush();
+  }
+
   private schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
@@ -406,7 +418,16 @@ export class PeerDriver {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    if (this.stopped) return;
+    if (this.stopped || this.flushing) return;
+    this.flushing = true;
+    try {
+      this.drain();
+    } finally {
+      this.flushing = false;
+    }
+  };
+
+  private drain(): void {
     const core = this.core;
     while (core.hasReady()) {
       const r = core.ready();
@@ -458,7 +479,7 @@ export class PeerDriver {
     this.wire.flush();
     // Inputs can move the deadline earlier (becoming leader, a snapshot stream starting).
     this.arm();
-  };
+  }
 
   private durable(seq: number, after: readonly Message[]): void {
     if (this.stopped) return;

@@ -48,6 +48,11 @@ export interface ServiceContext {
   proposeBatch(commands: readonly Uint8Array[]): ProposeResult;
   /** ReadIndex: resolves with the index to wait for before serving a linearizable read; rejects if not leader. */
   readIndex(): Promise<LogIndex>;
+  /**
+   * Sends now what the calls above asked for (a read round's heartbeats, proposals' appends)
+   * instead of at the end of the event-loop turn, so they travel while the service goes on.
+   */
+  flush(): void;
   /** A lease read: the index to serve at, if this peer leads and its lease holds. */
   leaseRead(): ProposeResult;
   status(): RaftStatus;

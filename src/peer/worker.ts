@@ -83,6 +83,7 @@ async function start(): Promise<void> {
       propose: (c) => running().propose(c),
       proposeBatch: (c) => running().proposeBatch(c),
       readIndex: () => running().readIndex(),
+      flush: () => running().flushNow(),
       // Through the driver, which applies the ticks due first: a lease is counted in ticks.
       leaseRead: () => running().leaseRead(),
       status: () => running().status(),

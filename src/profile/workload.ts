@@ -257,7 +257,13 @@ export class Pump {
     const drained = this.waitApplied(this.proposed).then(() => true);
     try {
       const ok = await within(drained, timeoutMs, false);
-      if (!ok) throw new Error(`${this.proposed - this.applied} proposals still outstanding after ${timeoutMs} ms`);
+      if (!ok) {
+        // The usual cause: an election. Entries the old leader took but never replicated to a
+        // majority are replaced by the new leader's, and will never apply.
+        const st = await this.o.cluster.state(this.o.leader).catch(() => null);
+        const why = st === null ? '' : st.isLeader ? ` (peer ${this.o.leader} still leads, term ${st.term})` : `: peer ${this.o.leader} no longer leads (term ${st.term}, leader ${st.leaderId}), and the new leader dropped what it had not replicated`;
+        throw new Error(`${this.proposed - this.applied} proposals still outstanding after ${timeoutMs} ms${why}`);
+      }
     } finally {
       drained.catch(() => undefined);
       this.off?.();

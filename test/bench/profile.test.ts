@@ -12,10 +12,25 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../src/cli/profile.js', import.meta.url));
 
-test('a 2-second profile writes one .cpuprofile per peer and prints the stage table', { timeout: 60_000 }, async () => {
+/**
+ * An election during the run ends it with an error (the workload proposes to one leader). On a
+ * loaded host (the 2-core VM with a fifth of its CPU time stolen by the hypervisor, say) a
+ * worker can stall past the election timeout; that is the host, not the profiler, so such a run
+ * is tried once more. The workload says "lost leadership" when a proposal is refused, or that
+ * proposals are "still outstanding" when the leader took them and lost them with its term (it may
+ * even have won the next one). Any other failure fails at once; a real liveness bug fails both.
+ */
+const ELECTION_DURING_RUN = /lost leadership during the workload|still outstanding after/;
+
+test('a 2-second profile writes one .cpuprofile per peer and prints the stage table', { timeout: 240_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'raftwork-profile-test-'));
   try {
-    const r = await runScript(CLI, ['--seconds', '2', '--warmup', '0.5', '--out', out]);
+    const args = ['--seconds', '2', '--warmup', '0.5', '--out', out];
+    let r = await runScript(CLI, args, undefined, 100_000);
+    if (r.code !== 0 && ELECTION_DURING_RUN.test(r.stderr)) {
+      console.log(`# an election interrupted the first run; once more:\n# ${r.stderr.trim().split('\n').pop()}`);
+      r = await runScript(CLI, args, undefined, 100_000);
+    }
     assert.equal(r.code, 0, `profile failed:\n${r.stdout}\n${r.stderr}`);
 
     const files = (await readdir(out)).filter((f) => /^peer-\d+-(leader|follower)\.cpuprofile$/.test(f)).sort();

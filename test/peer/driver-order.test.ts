@@ -96,3 +96,24 @@ test('a leader posts its AppendEntries before it starts its own write of the sam
     driver.stop();
   }
 });
+
+test("flushNow sends a read round's heartbeats before the caller's turn ends", () => {
+  const core = makeCore({ id: 0, peers: 3 });
+  elect(core, [1, 2]);
+  ackAll(core, [1, 2]);
+  drainAll(core);
+  const { driver, events, sent } = harness(core);
+  driver.start();
+  try {
+    void driver.readIndex().catch(() => undefined);
+    assert.equal(sent.length, 0, 'nothing sent until the turn ends');
+    driver.flushNow();
+    assert.ok(events.includes('post'), 'posted at once');
+    assert.equal(sent.filter((m) => m.type === MsgType.AppendEntries).length, 2, 'a round to both followers');
+    const before = events.length;
+    driver.flushNow();
+    assert.equal(events.length, before, 'nothing pending: nothing done');
+  } finally {
+    driver.stop();
+  }
+});
