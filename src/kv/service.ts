@@ -342,7 +342,8 @@ export class KvService implements PeerService {
     // Propose this batch's writes and start its read round now rather than a turn later.
     if (this.turnScheduled) this.endOfTurn();
     if (this.earlyRound !== null) {
-      // Its reads were all held back by the network faults: they will take a later round.
+      // None of the batch's reads joined it (the network faults held them back, or a frame
+      // was malformed): those held back take a later round.
       this.earlyRound.catch(() => undefined);
       this.earlyRound = null;
     }
