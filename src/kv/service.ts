@@ -64,6 +64,8 @@ export type KvServiceCall =
   | { readonly kind: 'stats' }
   /** Takes a snapshot now and compacts the log up to the applied index. */
   | { readonly kind: 'snapshot' }
+  /** Stores the applied state now (it is otherwise stored up to 100 ms after an apply); resolves once durable. */
+  | { readonly kind: 'flush' }
   /** The applied index and a hash of the whole state there (equal on peers at one index). */
   | { readonly kind: 'digest' }
   /** Fault injection for tests: the worker dies as if from a bug (an uncaught error or an exit). */
@@ -577,6 +579,9 @@ export class KvService implements PeerService {
         } satisfies KvServiceStats;
       case 'snapshot':
         await this.compactNow();
+        return null;
+      case 'flush':
+        await this.sm.whenFlushed();
         return null;
       case 'digest':
         return { appliedIndex: this.sm.applied, digest: createHash('sha256').update(this.sm.snapshotData()).digest('hex') };

@@ -13,6 +13,7 @@ test('a script still running after its time is killed, and the result says so', 
     const r = await runScript(script, [], undefined, 300);
     assert.equal(r.code, null, 'killed, no exit code');
     assert.match(r.stderr, /killed after 0\.3 s/);
+    if (process.platform === 'linux') assert.match(r.stderr, /thread \d+ .+: state \w, [\d.]+ s CPU, waiting in /, 'the threads of the killed process are described');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

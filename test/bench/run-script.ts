@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export interface ScriptResult {
   readonly code: number | null;
@@ -22,7 +23,7 @@ export function runScript(
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
-      stderr += `\n[runScript: killed after ${timeoutMs / 1000} s]\n`;
+      stderr += `\n[runScript: killed after ${timeoutMs / 1000} s]\n${child.pid === undefined ? '' : threadStates(child.pid)}`;
       child.kill('SIGKILL');
     }, timeoutMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -37,4 +38,38 @@ export function runScript(
     });
     onStart?.((s) => child.kill(s));
   });
+}
+
+/**
+ * What each thread of a stuck process was doing, from /proc (Linux; empty elsewhere): name,
+ * scheduler state, CPU time and the kernel function it waits in. A hung run leaves this much
+ * evidence in the failing test's output, where a kill alone would leave none.
+ */
+export function threadStates(pid: number): string {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return '';
+  }
+  const rows: string[] = [];
+  for (const tid of tids) {
+    try {
+      const dir = `/proc/${pid}/task/${tid}`;
+      const comm = readFileSync(`${dir}/comm`, 'utf8').trim();
+      const stat = readFileSync(`${dir}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpuS = (Number(rest[11]) + Number(rest[12])) / 100;
+      let wchan = '';
+      try {
+        wchan = readFileSync(`${dir}/wchan`, 'utf8').trim();
+      } catch {
+        /* not readable here */
+      }
+      rows.push(`  thread ${tid} ${comm}: state ${rest[0]}, ${cpuS.toFixed(2)} s CPU, waiting in ${wchan || '?'}`);
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return rows.length === 0 ? '' : `[threads of process ${pid} when it was killed]\n${rows.join('\n')}\n`;
 }
