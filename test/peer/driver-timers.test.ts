@@ -330,7 +330,9 @@ test('with the real clock: a lone peer elects itself in about an election timeou
   assert.ok(driver.ticksApplied <= before, `${driver.ticksApplied} ticks applied, ahead of ${before} ticks of real time`);
   driver.status();
   const real = Math.floor((performance.now() - t0) / 5);
-  assert.ok(Math.abs(driver.ticksApplied - real) <= 1, `${driver.ticksApplied} ticks applied in ${real} ticks of real time, after a call`);
+  // Counted as the driver counts time: ticks applied plus those a non-leader's bounded catch-up
+  // dropped (a thread blocked on a loaded host, while this peer was still a candidate, drops some).
+  assert.ok(Math.abs(driver.logicalTicks - real) <= 1, `${driver.logicalTicks} ticks accounted for (${driver.ticksApplied} applied, ${driver.ticksDropped} dropped) in ${real} ticks of real time, after a call`);
   assert.ok(driver.timersArmed < real / 2, `${driver.timersArmed} timers for ${real} ticks (a leader wakes once per heartbeat)`);
   driver.stop();
 });
