@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { parseTaskStat, USER_HZ } from '../../src/profile/thread-stats.js';
 
 export interface ScriptResult {
   readonly code: number | null;
@@ -58,15 +59,15 @@ export function threadStates(pid: number): string {
       const dir = `/proc/${pid}/task/${tid}`;
       const comm = readFileSync(`${dir}/comm`, 'utf8').trim();
       const stat = readFileSync(`${dir}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cpuS = (Number(rest[11]) + Number(rest[12])) / 100;
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      const cpuS = parseTaskStat(stat) / USER_HZ;
       let wchan = '';
       try {
         wchan = readFileSync(`${dir}/wchan`, 'utf8').trim();
       } catch {
         /* not readable here */
       }
-      rows.push(`  thread ${tid} ${comm}: state ${rest[0]}, ${cpuS.toFixed(2)} s CPU, waiting in ${wchan || '?'}`);
+      rows.push(`  thread ${tid} ${comm}: state ${state}, ${cpuS.toFixed(2)} s CPU, waiting in ${wchan || '?'}`);
     } catch {
       /* the thread ended meanwhile */
     }
