@@ -6,7 +6,7 @@ import { Bench, type Task } from 'tinybench';
 import { Cluster, type ApplyMsg, type ClusterOptions } from '../src/cluster/cluster.js';
 import type { Scratch } from '../src/profile/scratch.js';
 import { quantile, quantileSketch, sortedCopy, summarize, type Dist } from '../src/profile/stats.js';
-import { commandOfSize, Compactor, LeaderApplies, Pump, waitForLeader, within } from '../src/profile/workload.js';
+import { commandOfSize, Compactor, LeaderApplies, LeadershipLostError, Pump, waitForLeader, within } from '../src/profile/workload.js';
 import { sampleThreads, sumRates, threadRates } from '../src/profile/thread-stats.js';
 import type { ElectionFigure, IdleFigure, LatencyFigure, ThroughputFigure } from './types.js';
 
@@ -113,7 +113,9 @@ export async function throughput(
       last = p.applied;
       return;
     }
-    void stallReason(cluster, leader).then((why) => p.abort(new Error(`no commit for 5 s: ${why}`)));
+    void stallReason(cluster, leader).then((why) =>
+      p.abort(why.moved ? new LeadershipLostError(leader, `no commit for 5 s: ${why.text}`) : new Error(`no commit for 5 s: ${why.text}`)),
+    );
   }, 5000);
   try {
     const bytes0 = (await cluster.stats()).logBytes[leader]!;
@@ -150,7 +152,7 @@ export async function throughput(
     return { ...fig, commitsPerSec: ((a1 - a0) * 1000) / (t1 - t0), commits: a1 - a0, seconds: (t1 - t0) / 1000, logBytesPerEntry, windowMs, windows, bound: null };
   } catch (err) {
     await pump.stop(2000).catch(() => undefined);
-    return { ...fig, commitsPerSec: Number.NaN, commits: 0, seconds: 0, logBytesPerEntry: null, windowMs: 0, windows: null, bound: null, error: message(err) };
+    return { ...fig, commitsPerSec: Number.NaN, commits: 0, seconds: 0, logBytesPerEntry: null, windowMs: 0, windows: null, bound: null, error: message(err), ...interruption(err) };
   } finally {
     clearInterval(watchdog);
   }
@@ -177,15 +179,53 @@ function slices(arrivals: readonly number[], applied0: number, t0: number, t1: n
   return { ...summarize(rates), p10: quantile(sortedCopy(rates), 0.1) };
 }
 
-/** Why a run stopped committing, as far as the peers' states tell. */
-async function stallReason(cluster: Cluster, leader: number): Promise<string> {
+/** An error an election caused (tinybench may wrap it), marked so that run.ts retries the figure. */
+function interruption(err: unknown): { interrupted?: 'election' } {
+  const lost = err instanceof LeadershipLostError || (err instanceof Error && err.cause instanceof LeadershipLostError);
+  return lost ? { interrupted: 'election' } : {};
+}
+
+/**
+ * Runs a figure on `leader.peer`; when an election cut it short, waits for the new leader and runs
+ * it once more, keeping why in `retried`. One retry only: a second election in a row is a result
+ * worth showing, not retrying away. After any failure `leader.peer` is brought up to date.
+ */
+export async function retryAfterElection<F extends { readonly error?: string; readonly interrupted?: 'election'; readonly retried?: string }>(
+  cluster: Cluster,
+  leader: { peer: number },
+  run: (leader: number) => Promise<F>,
+): Promise<F> {
+  const first = await run(leader.peer);
+  if (first.error === undefined) return first;
+  if (first.interrupted !== 'election') {
+    leader.peer = await waitForLeader(cluster);
+    return first;
+  }
+  const after = await describePeers(cluster);
+  leader.peer = await waitForLeader(cluster);
+  const again = await run(leader.peer);
+  if (again.error !== undefined) leader.peer = await waitForLeader(cluster);
+  return { ...again, retried: `${first.error}; the peers just after: ${after.text}` };
+}
+
+/** Each peer as role initial, term and commit index ("1:l7/c4210"), or down. */
+export async function describePeers(cluster: Cluster): Promise<{ text: string; leader: number }> {
   const states = await Promise.all(
     Array.from({ length: cluster.peers }, (_, i) => (cluster.isUp(i) ? cluster.state(i).catch(() => null) : Promise.resolve(null))),
   );
-  const now = states.findIndex((s) => s?.isLeader === true);
-  const desc = states.map((s, i) => (s ? `${i}:${s.role[0]}${s.term}/c${s.commitIndex}` : `${i}:down`)).join(' ');
-  if (now !== leader) return `the leadership moved from peer ${leader} to ${now < 0 ? 'nobody yet' : `peer ${now}`} (${desc}); proposals in flight at the old leader were lost`;
-  return `peer ${leader} still leads but commits nothing (${desc})`;
+  return {
+    text: states.map((s, i) => (s ? `${i}:${s.role[0]}${s.term}/c${s.commitIndex}` : `${i}:down`)).join(' '),
+    leader: states.findIndex((s) => s?.isLeader === true),
+  };
+}
+
+/** Why a run stopped committing, as far as the peers' states tell. */
+async function stallReason(cluster: Cluster, leader: number): Promise<{ text: string; moved: boolean }> {
+  const { text: desc, leader: now } = await describePeers(cluster);
+  if (now !== leader) {
+    return { moved: true, text: `the leadership moved from peer ${leader} to ${now < 0 ? 'nobody yet' : `peer ${now}`} (${desc}); proposals in flight at the old leader were lost` };
+  }
+  return { moved: false, text: `peer ${leader} still leads but commits nothing (${desc})` };
 }
 
 // ---------------------------------------------------------------------------- latency
@@ -205,7 +245,7 @@ export async function latency(
       base.id,
       async () => {
         const r = await cluster.propose(leader, cmd);
-        if (!r.isLeader) throw new Error(`peer ${leader} lost leadership`);
+        if (!r.isLeader) throw new LeadershipLostError(leader, `peer ${leader} lost leadership`);
         await applies.wait(r.index);
       },
       { async: true },
@@ -214,7 +254,7 @@ export async function latency(
     const { samples } = completed(bench.tasks[0]!);
     return { ...base, dist: summarize(samples), sketch: quantileSketch(samples, 200), bound: null };
   } catch (err) {
-    return { ...base, dist: null, sketch: [], bound: null, error: message(err) };
+    return { ...base, dist: null, sketch: [], bound: null, error: message(err), ...interruption(err) };
   } finally {
     applies.close();
   }

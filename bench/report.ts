@@ -189,6 +189,11 @@ export function targets(r: Pick<BenchReport, 'limits' | 'throughput' | 'latency'
 const dash = (s: string | undefined): string => s ?? '-';
 
 /** A fraction as a percentage with enough digits to be read: 0.4 -> "40%", 0.0123 -> "1.2%". */
+/** A line for each figure measured a second time because an election cut its first run short. */
+export function retriedLines(figs: readonly { readonly id: string; readonly retried?: string }[]): string[] {
+  return figs.filter((f) => f.retried !== undefined).map((f) => `  ${f.id}: measured again after an election cut the first run short: ${f.retried}`);
+}
+
 function share(v: number): string {
   if (!Number.isFinite(v)) return '-';
   const p = v * 100;
@@ -264,6 +269,7 @@ export function renderText(r: BenchReport): string {
       ]);
     }
     out.push(table(rows, ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'r', 'r', 'l']));
+    out.push(...retriedLines(r.throughput));
   }
 
   if (r.latency.length > 0) {
@@ -286,6 +292,7 @@ export function renderText(r: BenchReport): string {
       ]);
     }
     out.push(table(rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
+    out.push(...retriedLines(r.latency));
     // The bound above uses one transaction alone; in a commit every peer writes the entry at once.
     const concurrent = r.latency
       .filter((f) => f.storage === 'lmdb' && f.dist !== null && r.limits.lmdbConcurrentTxn[f.peers] !== undefined)

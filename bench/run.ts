@@ -21,7 +21,7 @@ import { renderChart } from './chart.js';
 import { noiseMeter, type Noise } from './noise.js';
 import { kvFigures, kvSpecs, loadKv } from './kv.js';
 import { measureLimits } from './limits.js';
-import { ELECTION_TIMEOUT_MS, HEARTBEAT_MS, elections, idle, latency, startCluster, throughput, type ThroughputSpec } from './raft.js';
+import { ELECTION_TIMEOUT_MS, HEARTBEAT_MS, elections, idle, latency, retryAfterElection, startCluster, throughput, type ThroughputSpec } from './raft.js';
 import { electionBound, kvBound, latencyBound, renderText, targets, throughputBound } from './report.js';
 import type { BenchOptions, BenchReport, ElectionFigure, IdleFigure, KvFigure, LatencyFigure, Limits, Machine, ThroughputFigure } from './types.js';
 
@@ -298,18 +298,18 @@ async function main(): Promise<void> {
       let compactions = (): number => 0;
       try {
         ({ cluster, done, compactions } = await startCluster(scratch, g.storage, g.peers, s.compactEvery));
-        let leader = await waitForLeader(cluster);
+        const leader = { peer: await waitForLeader(cluster) };
         if (g.latencyId) {
           progress.note(`${name}: sequential commit latency`);
-          const f = await latency(cluster, leader, { id: g.latencyId, storage: g.storage, peers: g.peers, size: 64 }, dur);
+          const f = await retryAfterElection(cluster!, leader, (l) => latency(cluster!, l, { id: g.latencyId!, storage: g.storage, peers: g.peers, size: 64 }, dur));
           latencyFigs.push({ ...f, bound: latencyBound(f, limits) });
-          if (f.error) leader = await waitForLeader(cluster);
         }
         for (const spec of g.specs) {
           progress.note(`${name}: throughput, ${spec.size} B, ${spec.outstanding} outstanding (${spec.call})`);
-          const f = await throughput(cluster, leader, { storage: g.storage, peers: g.peers, size: spec.size }, spec, dur, s.warmupMs, compactions);
+          const f = await retryAfterElection(cluster!, leader, (l) =>
+            throughput(cluster!, l, { storage: g.storage, peers: g.peers, size: spec.size }, spec, dur, s.warmupMs, compactions),
+          );
           throughputFigs.push({ ...f, bound: throughputBound(f, limits) });
-          if (f.error) leader = await waitForLeader(cluster);
         }
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);

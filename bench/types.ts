@@ -52,6 +52,10 @@ export interface ThroughputFigure {
   readonly windows: (Dist & { readonly p10: number }) | null;
   readonly bound: Bound | null;
   readonly error?: string;
+  /** The run was cut short by an election (a LeadershipLostError); run.ts then retries it once. */
+  readonly interrupted?: 'election';
+  /** Set on a retry: why the first attempt ended, and each peer's role, term and commit index after it. */
+  readonly retried?: string;
 }
 
 export interface LatencyFigure {
@@ -65,6 +69,8 @@ export interface LatencyFigure {
   readonly sketch: number[];
   readonly bound: Bound | null;
   readonly error?: string;
+  readonly interrupted?: 'election';
+  readonly retried?: string;
 }
 
 export interface ElectionFigure {

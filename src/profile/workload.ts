@@ -178,6 +178,21 @@ export async function waitForLeader(cluster: Cluster, timeoutMs = 10_000, among?
   throw new Error(`no leader that commits within ${timeoutMs} ms`);
 }
 
+/**
+ * The workload's leader stopped leading while it ran: an election, which Raft allows at any time
+ * (a stalled disk or a starved thread can delay heartbeats past a follower's timeout). A bench or
+ * profile run may retry on the new leader; any other failure is a real one.
+ */
+export class LeadershipLostError extends Error {
+  constructor(
+    readonly peer: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LeadershipLostError';
+  }
+}
+
 export interface PumpOptions {
   readonly cluster: Cluster;
   readonly leader: number;
@@ -262,7 +277,8 @@ export class Pump {
         // majority are replaced by the new leader's, and will never apply.
         const st = await this.o.cluster.state(this.o.leader).catch(() => null);
         const why = st === null ? '' : st.isLeader ? ` (peer ${this.o.leader} still leads, term ${st.term})` : `: peer ${this.o.leader} no longer leads (term ${st.term}, leader ${st.leaderId}), and the new leader dropped what it had not replicated`;
-        throw new Error(`${this.proposed - this.applied} proposals still outstanding after ${timeoutMs} ms${why}`);
+        const msg = `${this.proposed - this.applied} proposals still outstanding after ${timeoutMs} ms${why}`;
+        throw st !== null && !st.isLeader ? new LeadershipLostError(this.o.leader, msg) : new Error(msg);
       }
     } finally {
       drained.catch(() => undefined);
@@ -331,7 +347,7 @@ export class Pump {
 
   private proposedOk(isLeader: boolean, t: number, index: number, count: number): void {
     if (!isLeader) {
-      this.fail(new Error(`peer ${this.o.leader} lost leadership during the workload`));
+      this.fail(new LeadershipLostError(this.o.leader, `peer ${this.o.leader} lost leadership during the workload`));
       return;
     }
     this.o.onProposed?.(t, index, count);
