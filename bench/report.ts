@@ -189,6 +189,26 @@ export function targets(r: Pick<BenchReport, 'limits' | 'throughput' | 'latency'
 const dash = (s: string | undefined): string => s ?? '-';
 
 /** A fraction as a percentage with enough digits to be read: 0.4 -> "40%", 0.0123 -> "1.2%". */
+/**
+ * Each put figure with many clients beside the log's own rate with as many commands in flight
+ * (the durable proposeBatch figure of the same run, same peers, 64 B). Every put is one command of
+ * that log, so the share tells how much of the gap to a goal is the store's own work and how much
+ * the log's. Not a strict ceiling: the store's clients reach the leader over their own port, the
+ * bench's proposals through comlink, and the two runs see different moments of the disk.
+ */
+export function putsAgainstLog(kv: readonly KvFigure[], log: readonly ThroughputFigure[]): string[] {
+  const out: string[] = [];
+  for (const f of kv) {
+    if (f.op !== 'put' || f.clients < 2 || f.error !== undefined) continue;
+    const l = log.find((t) => t.storage === 'lmdb' && t.peers === f.peers && t.size === 64 && t.outstanding === f.outstanding && t.call === 'proposeBatch' && t.error === undefined);
+    if (!l) continue;
+    out.push(
+      `  puts with ${f.clients} clients: ${int(f.opsPerSec)}/s, ${share(f.opsPerSec / l.commitsPerSec)} of the log alone with ${f.outstanding} commands in flight in this run (${l.id}: ${int(l.commitsPerSec)}/s)`,
+    );
+  }
+  return out;
+}
+
 /** A line for each figure measured a second time because an election cut its first run short. */
 export function retriedLines(figs: readonly { readonly id: string; readonly retried?: string }[]): string[] {
   return figs.filter((f) => f.retried !== undefined).map((f) => `  ${f.id}: measured again after an election cut the first run short: ${f.retried}`);
@@ -351,6 +371,7 @@ export function renderText(r: BenchReport): string {
       ]);
     }
     out.push(table(rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']));
+    out.push(...putsAgainstLog(r.kv, r.throughput));
   }
 
   if (r.idle) {
