@@ -298,16 +298,17 @@ async function main(): Promise<void> {
       let compactions = (): number => 0;
       try {
         ({ cluster, done, compactions } = await startCluster(scratch, g.storage, g.peers, s.compactEvery));
-        const leader = { peer: await waitForLeader(cluster) };
+        const c = cluster;
+        const leader = { peer: await waitForLeader(c) };
         if (g.latencyId) {
           progress.note(`${name}: sequential commit latency`);
-          const f = await retryAfterElection(cluster!, leader, (l) => latency(cluster!, l, { id: g.latencyId!, storage: g.storage, peers: g.peers, size: 64 }, dur));
+          const f = await retryAfterElection(c, leader, (l) => latency(c, l, { id: g.latencyId!, storage: g.storage, peers: g.peers, size: 64 }, dur));
           latencyFigs.push({ ...f, bound: latencyBound(f, limits) });
         }
         for (const spec of g.specs) {
           progress.note(`${name}: throughput, ${spec.size} B, ${spec.outstanding} outstanding (${spec.call})`);
-          const f = await retryAfterElection(cluster!, leader, (l) =>
-            throughput(cluster!, l, { storage: g.storage, peers: g.peers, size: spec.size }, spec, dur, s.warmupMs, compactions),
+          const f = await retryAfterElection(c, leader, (l) =>
+            throughput(c, l, { storage: g.storage, peers: g.peers, size: spec.size }, spec, dur, s.warmupMs, compactions),
           );
           throughputFigs.push({ ...f, bound: throughputBound(f, limits) });
         }
