@@ -145,6 +145,15 @@ export class RaftCore {
   /** Pre-candidate: who would vote for us in the next term. */
   private preVotes: boolean[];
   private selfVoteSeq = 0;
+  /**
+   * The term of the campaign this core started and has not yet won, or 0. Volatile on purpose:
+   * votes granted to us in a term count, late ones included, only for a campaign of this life
+   * that has not led yet. A peer restarted with votedFor = itself has lost the entries it sent
+   * but never made durable while it led that term; winning the term again from late votes, it
+   * would write different entries at the same indexes in the same term (Log Matching broken;
+   * found by the swarm, seed 7504984). So a term is led at most once, by one life of one peer.
+   */
+  private campaignTerm: Term = 0;
   /** Leader: one Progress per peer (our own entry tracks our durable index). */
   private progress: Progress[] = [];
 
@@ -504,7 +513,8 @@ export class RaftCore {
       this.campaign();
       return;
     }
-    // Votes already won in the current term stay valid: late ones may still make us its leader.
+    // Votes won by this life's campaign for the current term stay valid: late ones may still make us its
+    // leader (campaigning(): not after a restart, nor once we have led the term).
     this.role = Role.PreCandidate;
     this.leaderId = -1;
     this.preVotes.fill(false);
@@ -566,6 +576,7 @@ export class RaftCore {
   private campaign(): void {
     this.term += 1;
     this.votedFor = this.id;
+    this.campaignTerm = this.term;
     this.hardStateDirty = true;
     this.role = Role.Candidate;
     this.leaderId = -1;
@@ -583,6 +594,7 @@ export class RaftCore {
   }
 
   private becomeLeader(): void {
+    this.campaignTerm = 0;
     this.role = Role.Leader;
     this.leaderId = this.id;
     this.heartbeatElapsed = 0;
@@ -646,9 +658,18 @@ export class RaftCore {
     }
   }
 
+  /**
+   * Votes for the current term count: as a candidate, and as a pre-candidate whose campaign for
+   * this term (started in this life, not yet won) timed out, since votes for it, and its own,
+   * still hold. See campaignTerm for why not after a restart or a leadership of this term.
+   */
+  private campaigning(): boolean {
+    if (this.campaignTerm !== this.term) return false;
+    return this.role === Role.Candidate || (this.role === Role.PreCandidate && this.votedFor === this.id);
+  }
+
   private maybeWinElection(): void {
-    const campaigning = this.role === Role.Candidate || (this.role === Role.PreCandidate && this.votedFor === this.id);
-    if (!campaigning) return;
+    if (!this.campaigning()) return;
     let granted = 0;
     for (const v of this.votes) if (v) granted++;
     if (granted >= this.quorum) this.becomeLeader();
@@ -757,10 +778,7 @@ export class RaftCore {
   }
 
   private handleVoteReply(m: RequestVoteReply): void {
-    // A candidate counts votes of its term; so does one that timed out and is pre-voting for the
-    // next term, since votes for this term, and its own, still hold.
-    const campaigning = this.role === Role.Candidate || (this.role === Role.PreCandidate && this.votedFor === this.id);
-    if (!campaigning) return;
+    if (!this.campaigning()) return;
     if (m.voteGranted) {
       this.votes[m.from] = true;
       this.maybeWinElection();

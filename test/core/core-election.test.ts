@@ -475,3 +475,63 @@ test('Pre-Vote: a rejection carrying a higher term makes the pre-candidate a fol
   assert.equal(core.status().role, 'follower');
   assert.equal(core.status().term, 7);
 });
+
+/** Ticks (draining each Ready as durable) until the core is a pre-candidate; fails if it never is. */
+function tickUntilPreCandidate(core: ReturnType<typeof makeCore>): void {
+  for (let t = 0; t < 4 * ELECTION_TICKS * 2; t++) {
+    core.tick();
+    drain(core);
+    if (core.status().role === 'precandidate') return;
+  }
+  throw new Error(`core stayed ${core.status().role}`);
+}
+
+test('Pre-Vote: a candidate that timed out still wins its term from late votes', () => {
+  const core = makeCore({ id: 0, term: 1, entries: log(1), preVote: true });
+  tickUntilPreCandidate(core);
+  core.step({ type: MsgType.RequestVoteReply, term: 2, from: 1, to: 0, voteGranted: true, preVote: true });
+  assert.equal(core.status().role, 'candidate');
+  drain(core); // its own vote for term 2, durable
+  tickUntilPreCandidate(core); // no answer within the timeout: asking about term 3 now
+  assert.equal(core.status().term, 2);
+  core.step(voteReply(1, 0, 2, true)); // the vote for term 2, late
+  assert.equal(core.status().role, 'leader', 'its own durable vote and a late one are a majority of 3');
+  assert.equal(core.status().term, 2);
+});
+
+test('a peer restarted with its own vote never wins that term from votes granted before the restart', () => {
+  // Seed 7504984 (3 peers, chaos): peer 1 led term 2, crashed with entries 24-25 sent but not
+  // durable, restarted, and won term 2 again from two delayed vote replies; its new entry 24 of
+  // term 2 differed from the one a follower held.
+  const core = makeCore({ id: 0, term: 2, votedFor: 0, entries: log(1, 2, 2), preVote: true });
+  tickUntilPreCandidate(core);
+  core.step(voteReply(1, 0, 2, true));
+  core.step(voteReply(2, 0, 2, true));
+  assert.equal(core.status().role, 'precandidate', 'votes of an earlier life must not make it leader of term 2 again');
+  assert.equal(core.status().term, 2);
+  // It can still lead, in a new term.
+  core.step({ type: MsgType.RequestVoteReply, term: 3, from: 1, to: 0, voteGranted: true, preVote: true });
+  assert.equal(core.status().role, 'candidate');
+  assert.equal(core.status().term, 3);
+});
+
+test('a leader that stepped down never leads the same term again', () => {
+  const core = makeCore({ id: 0, term: 1, entries: log(1), preVote: true });
+  tickUntilPreCandidate(core);
+  core.step({ type: MsgType.RequestVoteReply, term: 2, from: 1, to: 0, voteGranted: true, preVote: true });
+  drain(core);
+  core.step(voteReply(1, 0, 2, true));
+  assert.equal(core.status().role, 'leader');
+  // Nobody answers: check quorum deposes it, and its timer then fires.
+  for (let t = 0; t < 6 * ELECTION_TICKS && core.status().role === 'leader'; t++) {
+    core.tick();
+    drain(core);
+  }
+  assert.equal(core.status().role, 'follower');
+  tickUntilPreCandidate(core);
+  // Late votes for the term it already led: a duplicate of peer 1's, and peer 2's.
+  core.step(voteReply(1, 0, 2, true));
+  core.step(voteReply(2, 0, 2, true));
+  assert.notEqual(core.status().role, 'leader');
+  assert.equal(core.status().term, 2);
+});
