@@ -513,8 +513,8 @@ export class RaftCore {
       this.campaign();
       return;
     }
-    // Votes won by this life's campaign for the current term stay valid: late ones may still make us its
-    // leader (campaigning(): not after a restart, nor once we have led the term).
+    // Votes won by this life's campaign for the current term stay valid: late ones may still
+    // make us its leader (campaigning(): not after a restart, nor once we have led the term).
     this.role = Role.PreCandidate;
     this.leaderId = -1;
     this.preVotes.fill(false);
