@@ -8,7 +8,7 @@ import type { Scratch } from '../src/profile/scratch.js';
 import { quantile, quantileSketch, sortedCopy, summarize, type Dist } from '../src/profile/stats.js';
 import { commandOfSize, Compactor, LeaderApplies, LeadershipLostError, Pump, waitForLeader, within } from '../src/profile/workload.js';
 import { sampleThreads, sumRates, threadRates } from '../src/profile/thread-stats.js';
-import type { ElectionFigure, IdleFigure, LatencyFigure, ThroughputFigure } from './types.js';
+import type { ElectionFigure, ElectionRetry, IdleFigure, LatencyFigure, ThroughputFigure } from './types.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -179,10 +179,12 @@ function slices(arrivals: readonly number[], applied0: number, t0: number, t1: n
   return { ...summarize(rates), p10: quantile(sortedCopy(rates), 0.1) };
 }
 
-/** An error an election caused (tinybench may wrap it), marked so that run.ts retries the figure. */
-function interruption(err: unknown): { interrupted?: 'election' } {
-  const lost = err instanceof LeadershipLostError || (err instanceof Error && err.cause instanceof LeadershipLostError);
-  return lost ? { interrupted: 'election' } : {};
+/**
+ * Marks an error an election caused, so that run.ts retries the figure. tinybench rethrows a
+ * task's error as it is, so the error itself is the LeadershipLostError.
+ */
+function interruption(err: unknown): ElectionRetry {
+  return err instanceof LeadershipLostError ? { interrupted: 'election' } : {};
 }
 
 /**
@@ -190,7 +192,7 @@ function interruption(err: unknown): { interrupted?: 'election' } {
  * it once more, keeping why in `retried`. One retry only: a second election in a row is a result
  * worth showing, not retrying away. After any failure `leader.peer` is brought up to date.
  */
-export async function retryAfterElection<F extends { readonly error?: string; readonly interrupted?: 'election'; readonly retried?: string }>(
+export async function retryAfterElection<F extends ElectionRetry & { readonly error?: string }>(
   cluster: Cluster,
   leader: { peer: number },
   run: (leader: number) => Promise<F>,

@@ -6,7 +6,7 @@ import { bytes, int, ms, pct, ratio, table } from '../src/profile/format.js';
 import { LMDB_BATCH } from './limits.js';
 import { ELECTION_TIMEOUT_MS } from './raft.js';
 import { DEFAULT_COMPACT_EVERY } from '../src/profile/workload.js';
-import type { BenchReport, Bound, ElectionFigure, KvFigure, LatencyFigure, Limits, Machine, Target, ThroughputFigure } from './types.js';
+import type { BenchReport, Bound, ElectionFigure, ElectionRetry, KvFigure, LatencyFigure, Limits, Machine, Target, ThroughputFigure } from './types.js';
 
 export function throughputBound(f: ThroughputFigure, l: Limits): Bound | null {
   if (!Number.isFinite(f.commitsPerSec)) return null;
@@ -188,7 +188,6 @@ export function targets(r: Pick<BenchReport, 'limits' | 'throughput' | 'latency'
 
 const dash = (s: string | undefined): string => s ?? '-';
 
-/** A fraction as a percentage with enough digits to be read: 0.4 -> "40%", 0.0123 -> "1.2%". */
 /**
  * Each put figure with many clients beside the log's own rate with as many commands in flight
  * (the durable proposeBatch figure of the same run, same peers, 64 B). Every put is one command of
@@ -210,10 +209,11 @@ export function putsAgainstLog(kv: readonly KvFigure[], log: readonly Throughput
 }
 
 /** A line for each figure measured a second time because an election cut its first run short. */
-export function retriedLines(figs: readonly { readonly id: string; readonly retried?: string }[]): string[] {
+export function retriedLines(figs: readonly ({ readonly id: string } & ElectionRetry)[]): string[] {
   return figs.filter((f) => f.retried !== undefined).map((f) => `  ${f.id}: measured again after an election cut the first run short: ${f.retried}`);
 }
 
+/** A fraction as a percentage with enough digits to be read: 0.4 -> "40%", 0.0123 -> "1.2%". */
 function share(v: number): string {
   if (!Number.isFinite(v)) return '-';
   const p = v * 100;

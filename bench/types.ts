@@ -32,7 +32,15 @@ export interface Limits {
   readonly lmdbConcurrentTxn: Record<number, number>;
 }
 
-export interface ThroughputFigure {
+/** What a figure an election can cut short carries (bench/raft.ts retryAfterElection). */
+export interface ElectionRetry {
+  /** The run was cut short by an election (a LeadershipLostError); run.ts then retries it once. */
+  readonly interrupted?: 'election';
+  /** Set on a retry: why the first attempt ended, and each peer's role, term and commit index after it. */
+  readonly retried?: string;
+}
+
+export interface ThroughputFigure extends ElectionRetry {
   readonly id: string;
   readonly storage: 'lmdb' | 'memory';
   readonly peers: number;
@@ -52,13 +60,9 @@ export interface ThroughputFigure {
   readonly windows: (Dist & { readonly p10: number }) | null;
   readonly bound: Bound | null;
   readonly error?: string;
-  /** The run was cut short by an election (a LeadershipLostError); run.ts then retries it once. */
-  readonly interrupted?: 'election';
-  /** Set on a retry: why the first attempt ended, and each peer's role, term and commit index after it. */
-  readonly retried?: string;
 }
 
-export interface LatencyFigure {
+export interface LatencyFigure extends ElectionRetry {
   readonly id: string;
   readonly storage: 'lmdb' | 'memory';
   readonly peers: number;
@@ -69,8 +73,6 @@ export interface LatencyFigure {
   readonly sketch: number[];
   readonly bound: Bound | null;
   readonly error?: string;
-  readonly interrupted?: 'election';
-  readonly retried?: string;
 }
 
 export interface ElectionFigure {
