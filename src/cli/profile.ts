@@ -2,24 +2,28 @@
 /**
  * npm run profile -- [--seconds 5] [--peers 5] [--storage lmdb|memory] [--size 64]
  *                    [--outstanding 1024] [--single] [--sampling-us 100] [--no-stages] [--out DIR]
+ * npm run profile -- --kv [--clients 64] [--peers 3] [--size 64] [--seconds 5] [--stages-only]
  *
  * Runs a replication workload through the public Cluster API with the V8 CPU profiler on in
  * every peer worker (and in the main thread), writes one .cpuprofile per peer, prints the top
  * functions by self time of the leader and of a follower, and the life of a command stage by
  * stage (p50/p99), from timestamps the peers take on the hot path while the profiler runs.
+ * With --kv the workload is the key-value store's clients instead (profile-kv.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { Cluster } from '../cluster/cluster.js';
 import { CpuProfiler } from '../profile/cpu-profiler.js';
-import { selfTimes, type CpuProfile, type SelfTimes } from '../profile/cpu-analysis.js';
+import { selfTimes, type CpuProfile } from '../profile/cpu-analysis.js';
 import { int, ms, pct, table } from '../profile/format.js';
 import { Scratch } from '../profile/scratch.js';
 import type { StageDump } from '../profile/stage-log.js';
 import { batching, stageReport, type BatchingRow, type StageReport } from '../profile/stage-report.js';
 import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } from '../profile/workload.js';
 import { parseArgs } from './args.js';
-import { currentThreadId, sampleThreads, sumRates, threadRates, type ThreadRate } from '../profile/thread-stats.js';
+import { profileKv } from './profile-kv.js';
+import { currentThreadId, sampleThreads, threadRates } from '../profile/thread-stats.js';
+import { printSelfTimes, printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
 
 /** Time a run may take beyond its warm-up and profiled seconds: starting, the workload's drain (10 s), reports. */
 const WATCHDOG_SLACK_MS = 90_000;
@@ -44,6 +48,10 @@ interface Options {
   out: string;
   top: number;
   warmupMs: number;
+  /** Profile the key-value store's puts (profile-kv.ts) instead of proposals to the log. */
+  kv: boolean;
+  /** --kv: independent clients, each one put at a time. */
+  clients: number;
 }
 
 function options(argv: readonly string[]): Options {
@@ -62,6 +70,8 @@ function options(argv: readonly string[]): Options {
     out: 'string',
     top: 'number',
     warmup: 'number',
+    kv: 'boolean',
+    clients: 'number',
     help: 'boolean',
   });
   if (a.help) {
@@ -82,6 +92,10 @@ function options(argv: readonly string[]): Options {
         '  --out DIR          where the .cpuprofile files go (default bench-results/profile-<time>)',
         '  --top N            functions listed per thread (default 12)',
         '  --warmup S         seconds of workload before profiling (default 1)',
+        '  --kv               profile the key-value store instead: --clients independent clients, each one put of',
+        '                     --size bytes at a time, on a durable store; the report cuts each replication round into',
+        "                     the log's part and the store's (--peers defaults to 3 here)",
+        '  --clients N        with --kv: how many clients (default 64, the issue\'s put figure)',
       ].join('\n'),
     );
     process.exit(0);
@@ -94,10 +108,16 @@ function options(argv: readonly string[]): Options {
   const storage = (a.storage as string | undefined) ?? 'lmdb';
   if (storage !== 'lmdb' && storage !== 'memory') throw new Error(`--storage must be lmdb or memory, got ${storage}`);
   if (a['stages-only'] === true && a['no-stages'] === true) throw new Error('--stages-only and --no-stages leave nothing to measure; pick one');
+  const kv = a.kv === true;
+  if (kv) {
+    const raw = ['outstanding', 'chunk', 'compact-every', 'single'].filter((k) => a[k] !== undefined);
+    if (raw.length > 0) throw new Error(`--kv runs store clients, one put each at a time: --${raw.join(', --')} shape proposals to the log and do not apply; use --clients N`);
+    if (a.storage !== undefined && a.storage !== 'lmdb') throw new Error(`--kv profiles the durable store: its state lives in LMDB; drop --storage ${String(a.storage)}`);
+  } else if (a.clients !== undefined) throw new Error('--clients is for --kv (store clients); without --kv use --outstanding N');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return {
     seconds: num('seconds', 5, (v) => v > 0 && v <= 600),
-    peers: num('peers', 5, (v) => Number.isInteger(v) && v >= 1 && v <= 15),
+    peers: num('peers', kv ? 3 : 5, (v) => Number.isInteger(v) && v >= 1 && v <= 15),
     storage,
     size: num('size', 64, (v) => Number.isInteger(v) && v >= 8 && v <= 1 << 20),
     outstanding: num('outstanding', 1024, (v) => Number.isInteger(v) && v >= 0),
@@ -110,6 +130,8 @@ function options(argv: readonly string[]): Options {
     out: resolve((a.out as string | undefined) ?? join('bench-results', `profile-${stamp}`)),
     top: num('top', 12, (v) => Number.isInteger(v) && v > 0),
     warmupMs: num('warmup', 1, (v) => v >= 0) * 1000,
+    kv,
+    clients: num('clients', 64, (v) => Number.isInteger(v) && v >= 1 && v <= 4096),
   };
 }
 
@@ -134,16 +156,6 @@ function watchdog(limitMs: number): void {
   }, limitMs).unref();
 }
 
-function printSelfTimes(title: string, st: SelfTimes, top: number): void {
-  console.log(
-    `\n${title}: busy ${pct((100 * st.busyMs) / st.totalMs)} of ${ms(st.totalMs)} ` +
-      `(GC ${ms(st.gcMs)}, native "(program)" ${ms(st.programMs)}, idle ${ms(st.idleMs)})`,
-  );
-  const rows: string[][] = [['self', 'of busy', 'function', 'where']];
-  for (const r of st.rows.slice(0, top)) rows.push([ms(r.selfMs), pct(r.busyPct), r.name, r.where]);
-  console.log(table(rows, ['r', 'r', 'l', 'l']));
-}
-
 function printStages(rep: StageReport): void {
   console.log(`\nStages of a command (${int(rep.commands)} commands, times in ms on one clock shared by all threads)`);
   const rows: string[][] = [['stage', 'p50', 'p90', 'p99']];
@@ -159,45 +171,11 @@ function printStages(rep: StageReport): void {
   console.log(`The leader's own write completed the quorum for ${pct(rep.leaderDurableLastPct)} of commands.`);
 }
 
-interface ThreadRow {
-  readonly thread: string;
-  readonly wakesPerSec: number;
-  readonly cpuPct: number;
-}
-
-/** The peers' threads by name, the main thread, and every other thread of the process summed. */
-function threadTable(rates: readonly ThreadRate[], peerThreads: readonly (number | null)[], leader: number, mainTid: number | null): ThreadRow[] {
-  const rows: ThreadRow[] = [];
-  const named = new Set<number>();
-  const add = (thread: string, tid: number | null): void => {
-    const r = rates.find((x) => x.tid === tid);
-    if (!r) return;
-    named.add(r.tid);
-    rows.push({ thread, wakesPerSec: r.wakesPerSec, cpuPct: r.cpuPct });
-  };
-  peerThreads.forEach((tid, i) => add(`peer ${i} (${i === leader ? 'leader' : 'follower'})`, tid));
-  add('main thread', mainTid);
-  const others = rates.filter((r) => !named.has(r.tid));
-  rows.push({ thread: `${others.length} other threads`, ...sumRates(others) });
-  rows.push({ thread: 'whole process', ...sumRates(rates) });
-  return rows;
-}
-
-function printThreads(rows: readonly ThreadRow[], cpuProfiler: boolean): void {
-  console.log('\nThreads while profiled (Linux /proc/self/task: a wake is a voluntary context switch; CPU at 10 ms resolution)');
-  const t: string[][] = [['thread', 'wakes/s', 'CPU, share of one core']];
-  for (const r of rows) t.push([r.thread, r.wakesPerSec.toFixed(1), pct(r.cpuPct, 2)]);
-  console.log(table(t));
-  console.log(
-    '  Other threads: V8 platform workers (GC, compilation), the libuv pool (lmdb-js writes there)' +
-      (cpuProfiler ? ", and the CPU profiler's samplers (--stages-only leaves them out)." : '.'),
-  );
-}
-
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   watchdog(o.warmupMs + o.seconds * 1000 + WATCHDOG_SLACK_MS);
   mkdirSync(o.out, { recursive: true });
+  if (o.kv) return profileKv(o, status);
   const scratch = Scratch.create('raftwork-profile-');
   try {
     status(`starting ${o.peers} peers (${o.storage}${o.storage === 'lmdb' ? ', fsync on' : ''})`);
@@ -239,19 +217,7 @@ async function main(): Promise<void> {
     // it also reads the worker's clock, and an idle round trip bounds the clock offset tightly (of
     // a few tries, the shortest). Records of the warm-up are ignored (proposals are taken from
     // the profiled window only).
-    const clocks: { offset: number; within: number }[] = [];
-    if (o.stages && !idle) {
-      for (const i of all) {
-        let best = { offset: Number.NaN, within: Infinity };
-        for (let k = 0; k < 10; k++) {
-          const t0 = performance.now();
-          const tw = await cluster.profiler(i).startStages(performance.timeOrigin);
-          const t1 = performance.now();
-          if ((t1 - t0) / 2 < best.within) best = { offset: tw - (t0 + t1) / 2, within: (t1 - t0) / 2 };
-        }
-        clocks.push(best);
-      }
-    }
+    const clocks: StageClock[] = o.stages && !idle ? await startStageClocks(cluster, all) : [];
     if (!idle) pump.start();
     await sleep(o.warmupMs);
     if (pump.error) throw pump.error;
@@ -330,19 +296,7 @@ async function main(): Promise<void> {
         ]);
       }
       console.log(table(b));
-      console.log('\nCost of the stage timestamps (measured): ');
-      const rows: string[][] = [['peer', 'records', 'per s', 'ns each', 'share of one core']];
-      for (const d of dumps) {
-        if (!d) continue;
-        const perS = (d.count * 1000) / d.elapsedMs;
-        rows.push([`${d.peer}${d.peer === leader ? ' (leader)' : ''}`, int(d.count), int(perS), d.nsPerRecord.toFixed(0), pct((perS * d.nsPerRecord) / 1e7, 3)]);
-      }
-      console.log(table(rows));
-      const worst = clocks.reduce((a, c) => Math.max(a, Math.abs(c.offset) + c.within), 0);
-      console.log(
-        '  With stage timestamps off, the hot path pays one null check per Ready and per durable write.\n' +
-          `  Worker clocks agree with the main thread's within ${ms(worst)} (offset + half the round trip of startStages).`,
-      );
+      printStageCost(dumps, leader, clocks);
     }
     writeFileSync(
       join(o.out, 'summary.json'),

@@ -68,3 +68,48 @@ test('a 2-second profile writes one .cpuprofile per peer and prints the stage ta
     await rm(out, { recursive: true, force: true });
   }
 });
+
+test('profile --kv: the store under 8 clients, each round cut into the log\'s part and the store\'s', { timeout: 240_000 }, async () => {
+  const out = await mkdtemp(join(tmpdir(), 'raftwork-profile-kv-test-'));
+  try {
+    const args = ['--kv', '--clients', '8', '--seconds', '2', '--warmup', '0.5', '--out', out];
+    let r = await runScript(CLI, args, undefined, 100_000);
+    // An election during the run is the host's (see ELECTION_DURING_RUN above); the KV run says so in its own words.
+    for (let attempt = 2; attempt <= 3 && r.code !== 0 && /leadership moved during the run/.test(r.stderr); attempt++) {
+      console.log(`# an election interrupted the run; attempt ${attempt}`);
+      r = await runScript(CLI, args, undefined, 100_000);
+    }
+    assert.equal(r.code, 0, `profile --kv failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /key-value store, 3 peers, lmdb \(fsync\), 8 clients each one put of 64 B at a time; [\d,]+ puts\/s/);
+    for (const s of ['Leader (peer', 'Follower (peer', "Main thread (the store's clients)", 'Rounds of the log', 'the whole round', "a follower's write (received -> durable)", 'Cost of the stage timestamps']) {
+      assert.ok(r.stdout.includes(s), `the report has no "${s}"`);
+    }
+    const files = (await readdir(out)).filter((f) => f.endsWith('.cpuprofile')).sort();
+    assert.equal(files.length, PEERS + 1, `expected a .cpuprofile per peer and the main thread, got ${files.join(', ')}`);
+    // The parts' means add up to the mean round, and the round's own rate matches the clients' rate.
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
+      putsPerSecond: number;
+      rounds: { rounds: number; round: { mean: number }; parts: { meanMs: number; share: number }[] } | null;
+    };
+    assert.ok(summary.rounds && summary.rounds.rounds > 10, `too few rounds: ${JSON.stringify(summary.rounds)}`);
+    const sum = summary.rounds.parts.reduce((a, p) => a + p.meanMs, 0);
+    assert.ok(Math.abs(sum - summary.rounds.round.mean) < 1e-6, `parts ${sum} ms against a round of ${summary.rounds.round.mean} ms`);
+    assert.ok(summary.putsPerSecond > 0);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('profile --kv refuses the raw workload\'s options, and --clients without --kv, saying what to use', async () => {
+  for (const [args, said] of [
+    [['--kv', '--outstanding', '64'], /--kv runs store clients.*--outstanding.*use --clients N/],
+    [['--kv', '--single'], /--single shape proposals to the log/],
+    [['--kv', '--storage', 'memory'], /its state lives in LMDB; drop --storage memory/],
+    [['--clients', '8'], /--clients is for --kv.*use --outstanding N/],
+    [['--kv', '--clients', '0'], /--clients: invalid value 0/],
+  ] as const) {
+    const r = await runScript(CLI, args, undefined, 30_000);
+    assert.notEqual(r.code, 0, `${args.join(' ')} was accepted`);
+    assert.match(r.stderr, said, `${args.join(' ')}: ${r.stderr}`);
+  }
+});
