@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import type { Cluster } from '../cluster/cluster.js';
 import { openStore, type Store } from '../kv/index.js';
 import { ClosedLoop } from '../profile/closed-loop.js';
-import { CpuProfiler } from '../profile/cpu-profiler.js';
-import { selfTimes, type CpuProfile } from '../profile/cpu-analysis.js';
+import { ClusterCpuProfiles, printProfiles, printWhere, writeProfiles } from '../profile/cpu-profiles.js';
 import { int, ms, pct, table } from '../profile/format.js';
-import { printSelfTimes, printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
+import { printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
 import { roundReport, type RoundReport } from '../profile/round-report.js';
 import { Scratch } from '../profile/scratch.js';
 import type { StageDump } from '../profile/stage-log.js';
@@ -92,7 +91,6 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     const before = await currentLeader(cluster);
     if (before.peer < 0) throw new Error('no leader after the keys were written; run again');
     const leader = before.peer;
-    const follower = leader === 0 ? 1 % o.peers : 0;
     status(`leader: peer ${leader}; workload: ${o.clients} clients, each one put of ${o.size} B at a time`);
 
     const all = Array.from({ length: o.peers }, (_, i) => i);
@@ -103,11 +101,8 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     await sleep(o.warmupMs);
     if (loop.error) throw loop.error;
 
-    const mainProfiler = new CpuProfiler();
-    if (o.cpu) {
-      await Promise.all(all.map((i) => cluster.profiler(i).startProfile(o.samplingUs)));
-      await mainProfiler.start(o.samplingUs);
-    }
+    const cpu = new ClusterCpuProfiles(cluster, all, o.cpu);
+    await cpu.start(o.samplingUs);
     const peerThreads = await Promise.all(all.map((i) => cluster.profiler(i).osThreadId()));
     // Records of the warm-up are dropped: stage recording restarts for the profiled window.
     if (o.stages) await Promise.all(all.map((i) => cluster.profiler(i).startStages(performance.timeOrigin)));
@@ -121,8 +116,7 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     const a1 = loop.answered;
     loop.recording = false;
     const threadsAfter = sampleThreads();
-    const profiles = o.cpu ? await Promise.all(all.map((i) => cluster.profiler(i).stopProfile())) : [];
-    const mainProfile = o.cpu ? await mainProfiler.stop() : null;
+    const profiles = await cpu.stop();
     const dumps: (StageDump | null)[] = o.stages ? await Promise.all(all.map((i) => cluster.profiler(i).stopStages())) : [];
     await loop.stop();
     if (loop.error) throw loop.error;
@@ -140,20 +134,8 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
       `\nraftwork profile: key-value store, ${o.peers} peers, lmdb (fsync), ${o.clients} clients each one put of ${o.size} B at a time; ` +
         `${int(rate)} puts/s while profiled (${o.seconds} s), latency p50 ${ms(lat.p50)} p99 ${ms(lat.p99)}`,
     );
-    const files: string[] = [];
-    profiles.forEach((p, i) => {
-      const f = join(o.out, `peer-${i}-${i === leader ? 'leader' : 'follower'}.cpuprofile`);
-      writeFileSync(f, p);
-      files.push(f);
-    });
-    if (mainProfile !== null) {
-      writeFileSync(join(o.out, 'main-thread.cpuprofile'), mainProfile);
-      const parsed = profiles.map((p) => JSON.parse(p) as CpuProfile);
-      printSelfTimes(`Leader (peer ${leader})`, selfTimes(parsed[leader]!), o.top);
-      if (o.peers > 1) printSelfTimes(`Follower (peer ${follower})`, selfTimes(parsed[follower]!), o.top);
-      printSelfTimes("Main thread (the store's clients)", selfTimes(JSON.parse(mainProfile) as CpuProfile), Math.min(8, o.top));
-      console.log('  (Self time is sampled on the wall clock: a thread descheduled inside a call, say postMessage waking another thread, counts as in that call.)');
-    }
+    const files = writeProfiles(o.out, profiles, leader);
+    printProfiles(profiles, leader, "Main thread (the store's clients)", o.top);
     const threads =
       threadsBefore !== null && threadsAfter !== null ? threadTable(threadRates(threadsBefore, threadsAfter, t1 - t0), peerThreads, leader, currentThreadId()) : null;
     if (threads !== null) printThreads(threads, o.cpu);
@@ -169,11 +151,7 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
       join(o.out, 'summary.json'),
       JSON.stringify({ options: { ...o, kv: true }, leader, putsPerSecond: rate, latency: lat, rounds, clocks, threads, files }, null, 2) + '\n',
     );
-    if (mainProfile !== null) {
-      console.log(`\nCPU profiles (open in Chrome DevTools > Performance, or speedscope.app): ${o.out}`);
-      for (const f of files) console.log(`  ${f}`);
-      console.log(`  ${join(o.out, 'main-thread.cpuprofile')}`);
-    } else console.log(`\nNo CPU profiles (--stages-only); summary: ${join(o.out, 'summary.json')}`);
+    printWhere(o.out, profiles, files);
   } finally {
     await scratch.cleanup();
   }

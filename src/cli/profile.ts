@@ -13,8 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { Cluster } from '../cluster/cluster.js';
-import { CpuProfiler } from '../profile/cpu-profiler.js';
-import { selfTimes, type CpuProfile } from '../profile/cpu-analysis.js';
+import { ClusterCpuProfiles, printProfiles, printWhere, writeProfiles } from '../profile/cpu-profiles.js';
 import { int, ms, pct, table } from '../profile/format.js';
 import { Scratch } from '../profile/scratch.js';
 import type { StageDump } from '../profile/stage-log.js';
@@ -23,7 +22,7 @@ import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } 
 import { parseArgs } from './args.js';
 import { profileKv } from './profile-kv.js';
 import { currentThreadId, sampleThreads, threadRates } from '../profile/thread-stats.js';
-import { printSelfTimes, printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
+import { printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
 
 /** Time a run may take beyond its warm-up and profiled seconds: starting, the workload's drain (10 s), reports. */
 const WATCHDOG_SLACK_MS = 90_000;
@@ -189,7 +188,6 @@ async function main(): Promise<void> {
     const untrack = scratch.track(async () => (await starting.catch(() => null))?.close());
     const cluster = await starting;
     const leader = await waitForLeader(cluster);
-    const follower = leader === 0 ? 1 % o.peers : 0;
     const idle = o.outstanding === 0;
     status(`leader: peer ${leader}; workload: ${idle ? 'none (idle cluster)' : `${o.outstanding} outstanding, ${o.size}-byte commands, ${o.batch ? 'proposeBatch' : 'propose'}`}`);
 
@@ -222,11 +220,8 @@ async function main(): Promise<void> {
     await sleep(o.warmupMs);
     if (pump.error) throw pump.error;
 
-    const mainProfiler = new CpuProfiler();
-    if (o.cpu) {
-      await Promise.all(all.map((i) => cluster.profiler(i).startProfile(o.samplingUs)));
-      await mainProfiler.start(o.samplingUs);
-    }
+    const cpu = new ClusterCpuProfiles(cluster, all, o.cpu);
+    await cpu.start(o.samplingUs);
     const peerThreads = await Promise.all(all.map((i) => cluster.profiler(i).osThreadId()));
     const threadsBefore = sampleThreads();
     recFrom = performance.now();
@@ -239,21 +234,14 @@ async function main(): Promise<void> {
     if (pump.error) throw pump.error;
 
     // Profiles stop first, so the cost calibration done by stopStages stays out of them.
-    const profiles = o.cpu ? await Promise.all(all.map((i) => cluster.profiler(i).stopProfile())) : [];
-    const mainProfile = o.cpu ? await mainProfiler.stop() : null;
+    const profiles = await cpu.stop();
     const dumps: (StageDump | null)[] = o.stages && !idle ? await Promise.all(all.map((i) => cluster.profiler(i).stopStages())) : [];
     await pump.stop();
     compactor?.close();
     untrack();
     await cluster.close();
 
-    const files: string[] = [];
-    profiles.forEach((p, i) => {
-      const f = join(o.out, `peer-${i}-${i === leader ? 'leader' : 'follower'}.cpuprofile`);
-      writeFileSync(f, p);
-      files.push(f);
-    });
-    if (mainProfile !== null) writeFileSync(join(o.out, 'main-thread.cpuprofile'), mainProfile);
+    const files = writeProfiles(o.out, profiles, leader);
 
     const rate = ((a1 - a0) * 1000) / (recTo - recFrom);
     console.log(
@@ -262,13 +250,7 @@ async function main(): Promise<void> {
         : `\nraftwork profile: ${o.peers} peers, ${o.storage}${o.storage === 'lmdb' ? ' (fsync)' : ''}, ${o.size}-byte commands, ` +
             `${o.outstanding} outstanding via ${o.batch ? 'proposeBatch' : 'propose'}; ${int(rate)} commits/s while profiled (${o.seconds} s)`,
     );
-    if (mainProfile !== null) {
-      const parsed = profiles.map((p) => JSON.parse(p) as CpuProfile);
-      printSelfTimes(`Leader (peer ${leader})`, selfTimes(parsed[leader]!), o.top);
-      if (o.peers > 1) printSelfTimes(`Follower (peer ${follower})`, selfTimes(parsed[follower]!), o.top);
-      printSelfTimes('Main thread (the caller: proposals, apply stream)', selfTimes(JSON.parse(mainProfile) as CpuProfile), Math.min(8, o.top));
-      console.log('  (Self time is sampled on the wall clock: a thread descheduled inside a call, say postMessage waking another thread, counts as in that call.)');
-    }
+    printProfiles(profiles, leader, 'Main thread (the caller: proposals, apply stream)', o.top);
 
     const threads =
       threadsBefore !== null && threadsAfter !== null
@@ -302,11 +284,7 @@ async function main(): Promise<void> {
       join(o.out, 'summary.json'),
       JSON.stringify({ options: o, leader, commitsPerSecond: rate, stages: report, batching: batches, clocks, threads, files }, null, 2) + '\n',
     );
-    if (mainProfile !== null) {
-      console.log(`\nCPU profiles (open in Chrome DevTools > Performance, or speedscope.app): ${o.out}`);
-      for (const f of files) console.log(`  ${f}`);
-      console.log(`  ${join(o.out, 'main-thread.cpuprofile')}`);
-    } else console.log(`\nNo CPU profiles (--stages-only); summary: ${join(o.out, 'summary.json')}`);
+    printWhere(o.out, profiles, files);
   } finally {
     await scratch.cleanup();
   }
