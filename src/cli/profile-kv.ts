@@ -58,7 +58,7 @@ async function currentLeader(cluster: Cluster): Promise<{ peer: number; term: nu
 
 function printRounds(rep: RoundReport, clients: number): void {
   console.log(
-    `\nRounds of the log (${int(rep.rounds)} rounds, ${rep.entriesPerRound.toFixed(1)} entries each, ${int(rep.roundsPerSec)} leader writes/s; ` +
+    `\nRounds of the log (${int(rep.rounds)} rounds, ${rep.entriesPerRound.toFixed(1)} entries each, ${int(rep.leaderWritesPerSec)} leader writes/s; ` +
       'a round runs from one leader write to the next)',
   );
   const rows: string[][] = [['part of a round', 'mean', 'share', 'p50', 'p90', 'p99']];

@@ -45,9 +45,9 @@ export interface RoundReport {
   readonly rounds: number;
   /** Rounds whose next write went out before they committed (left out of the parts). */
   readonly overlapped: number;
-  /** Entries per round (mean) and rounds per second of recording. */
+  /** Entries per round (mean), and the leader's writes per second of recording (every round starts one). */
   readonly entriesPerRound: number;
-  readonly roundsPerSec: number;
+  readonly leaderWritesPerSec: number;
   /** The whole round, leader write to leader write. */
   readonly round: Dist;
   /** The three parts, in order; their means sum to the mean round. */
@@ -193,7 +193,7 @@ export function roundReport(input: RoundInput): RoundReport | null {
     rounds: round.length,
     overlapped,
     entriesPerRound: entries / round.length,
-    roundsPerSec: seconds > 0 ? writes.length / seconds : 0,
+    leaderWritesPerSec: seconds > 0 ? writes.length / seconds : 0,
     round: whole,
     parts: [
       part('write issued on the leader -> durable on a quorum', toQuorum),
