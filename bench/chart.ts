@@ -234,6 +234,8 @@ function textPanel(r: BenchReport, y0: number): { svg: string; h: number } {
       .join(' · ')}`,
     `durable 1-put transaction with several envs at once (mean): ${Object.entries(l.lmdbConcurrentTxn)
       .map(([n, v]) => `${n} envs ${ms(v)}`)
+      .join(', ')}  ·  quorum round (mean): ${Object.entries(l.quorumRound ?? {})
+      .map(([n, q]) => `${n} peers ${ms(q.dist.mean)}`)
       .join(', ')}  ·  MessagePort packed entries/s: ${Object.entries(l.portPacked)
       .map(([s, v]) => `${bytes(Number(s))} ${int(v)}`)
       .join(', ')}`,

@@ -46,6 +46,15 @@ export async function loadKv(): Promise<KvModule | null> {
 
 /** Value bytes of every put. */
 const VALUE_BYTES = 64;
+/** The bench's keys: key-0000 .. key-1023. */
+const KEY_CHARS = 8;
+/**
+ * Bytes one of the bench's puts takes in the log: its command (op 1, client id 8 as a varint of
+ * 52 bits, seq and ackedBelow 3 each, the key 1 + 8, the value 1 + 1 tag + 64) and the segment's
+ * entry header (kind 1, term 8, length 4). The quorum-round limit writes rounds of such commands
+ * (test/bench/quorum-round.test.ts holds it to the store's codec).
+ */
+export const PUT_ENTRY_BYTES = 1 + 8 + 3 + 3 + (1 + KEY_CHARS) + (1 + 1 + VALUE_BYTES) + (1 + 8 + 4);
 /** Puts go to, and gets read, this many keys, all written before the first figure. */
 const KEYS = 1024;
 /** Client counts of the issue's figures. */
@@ -116,7 +125,7 @@ export async function kvFigures(kv: KvModule, scratch: Scratch, plan: KvPlan): P
   const specs = kvSpecs(p).filter((x) => plan.want(x.id));
   if (specs.length === 0) return out;
   const value = new Uint8Array(VALUE_BYTES).fill(7);
-  const keys = Array.from({ length: KEYS }, (_, k) => `key-${String(k).padStart(4, '0')}`);
+  const keys = Array.from({ length: KEYS }, (_, k) => `key-${String(k).padStart(KEY_CHARS - 4, '0')}`);
   const base = (x: KvSpec) => ({ id: x.id, op: x.op, consistency: x.consistency, peers: p, size: VALUE_BYTES, clients: x.clients, outstanding: x.outstanding });
   const failed = (x: KvSpec, err: unknown): KvFigure => ({ ...base(x), opsPerSec: Number.NaN, operations: 0, seconds: 0, dist: null, sketch: [], bound: null, error: message(err) });
 

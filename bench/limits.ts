@@ -9,24 +9,36 @@ import { Bench } from 'tinybench';
 import { summarize } from '../src/profile/stats.js';
 import type { LimitsWorkerData, LimitsWorkerResult } from './limits-worker.js';
 import type { WriterData, WriterResult } from './lmdb-writer.js';
-import type { Limits } from './types.js';
+import { measureQuorumRound } from './quorum-round.js';
+import type { Limits, QuorumRound } from './types.js';
 
 export const LMDB_BATCH = 1024;
 
-/** `writers`: the cluster sizes to measure concurrent LMDB writers for (one environment per peer). */
-export async function measureLimits(dir: (name: string) => string, timeMs: number, sizes: readonly number[], writers: readonly number[]): Promise<Limits> {
+/** The rounds of the quorum-round limit: commands per round and their bytes. */
+export interface RoundShape {
+  readonly entries: number;
+  readonly entryBytes: number;
+}
+
+/**
+ * `writers`: the cluster sizes to measure concurrent LMDB writers and the quorum round for (one
+ * environment per peer); `round`: the quorum round's batch.
+ */
+export async function measureLimits(dir: (name: string) => string, timeMs: number, sizes: readonly number[], writers: readonly number[], round: RoundShape): Promise<Limits> {
   const ports = await portLimits(timeMs, sizes);
   const disk = await diskLimits(dir, timeMs, sizes);
   const lmdbConcurrent: Record<number, Record<number, number>> = {};
   const lmdbConcurrentTxn: Record<number, number> = {};
+  const quorumRound: Record<number, QuorumRound> = {};
   // Concurrent writers vary more from run to run: a full run gives them a second each.
   const writersMs = timeMs >= 500 ? 1000 : timeMs;
   for (const n of writers) {
     lmdbConcurrent[n] = {};
     for (const s of sizes) lmdbConcurrent[n][s] = (LMDB_BATCH * 1000) / (await concurrentWriters(dir, n, s, LMDB_BATCH, writersMs));
     lmdbConcurrentTxn[n] = await concurrentWriters(dir, n, 64, 1, writersMs);
+    quorumRound[n] = await measureQuorumRound(dir, n, round.entries, round.entryBytes, writersMs);
   }
-  return { portRtt: summarize(ports.rtt), portPacked: ports.packed, ...disk, lmdbConcurrent, lmdbConcurrentTxn };
+  return { portRtt: summarize(ports.rtt), portPacked: ports.packed, ...disk, lmdbConcurrent, lmdbConcurrentTxn, quorumRound };
 }
 
 let writerRuns = 0;
@@ -75,7 +87,7 @@ function portLimits(timeMs: number, sizes: readonly number[]): Promise<LimitsWor
   });
 }
 
-async function diskLimits(dir: (name: string) => string, timeMs: number, sizes: readonly number[]): Promise<Omit<Limits, 'portRtt' | 'portPacked' | 'lmdbConcurrent' | 'lmdbConcurrentTxn'>> {
+async function diskLimits(dir: (name: string) => string, timeMs: number, sizes: readonly number[]): Promise<Omit<Limits, 'portRtt' | 'portPacked' | 'lmdbConcurrent' | 'lmdbConcurrentTxn' | 'quorumRound'>> {
   const fd = openSync(dir('fsync.bin'), 'w+');
   const small = Buffer.alloc(64, 7);
   writeSync(fd, small, 0, 64, 0);

@@ -23,6 +23,9 @@ export function throughputBound(f: ThroughputFigure, l: Limits): Bound | null {
   } else if (f.storage === 'lmdb') {
     value = l.lmdbConcurrent[f.peers]?.[f.size] ?? Number.NaN;
     what = `durable lmdb-js puts/s per env, ${f.peers} envs at once, ${LMDB_BATCH} x ${f.size} B per txn`;
+    // Small commands as many in flight as the quorum round carries: the round is the tighter cap.
+    const round = f.size <= 128 ? quorumRoundCeiling(l, f.peers, f.outstanding) : null;
+    if (round !== null && !(round.value >= value)) ({ value, what } = round);
   } else {
     value = l.portPacked[f.size] ?? Number.NaN;
     what = `entries/s through a MessagePort, 1024 x ${f.size} B per message`;
@@ -52,7 +55,8 @@ export function kvBoundOn(f: Pick<KvFigure, 'outstanding'>): 'p50' | 'ops/s' {
  * More outstanding: ops/s against outstanding / that floor (Little's law: with N operations in
  * flight, each taking at least the floor, no more than N / floor answers per second). For puts
  * the floor uses the durable 1-put transaction measured with `peers` environments committing at
- * once, and the rate is capped by what those environments commit in large batches. Gets have no
+ * once, and the rate is capped by what those environments commit in large batches, and, when the
+ * run measured it for as many commands, by the quorum round (quorumRoundCeiling). Gets have no
  * batch limit worth the name (a MessagePort carries tens of millions of packed entries a second):
  * with many clients they are bounded by the main thread's CPU, which no limit here measures.
  */
@@ -76,6 +80,7 @@ export function kvBound(f: KvFigure, l: Limits): Bound | null {
     const txn = l.lmdbConcurrentTxn[f.peers];
     const little = (n * 1000) / ((txn ?? l.lmdbTxn.p50) + rtt);
     const batch = l.lmdbConcurrent[f.peers]?.[f.size] ?? l.lmdbBatch[f.size];
+    const round = quorumRoundCeiling(l, f.peers, n);
     if (batch !== undefined && batch < little) {
       value = batch;
       what = `durable lmdb-js puts/s per env, ${f.peers} envs at once, ${LMDB_BATCH} x ${f.size} B per txn`;
@@ -83,6 +88,7 @@ export function kvBound(f: KvFigure, l: Limits): Bound | null {
       value = little;
       what = `${n} in flight / (durable 1-put txn${txn === undefined ? ' p50' : `, ${f.peers} envs at once`} + port round trip p50)`;
     }
+    if (round !== null && round.value < value) ({ value, what } = round);
   } else if (f.consistency === 'lease') {
     value = (n * 1000) / rtt;
     what = `${n} in flight / port round trip p50`;
@@ -117,6 +123,23 @@ export function sequentialCommitFloor(limits: Limits, peers: number): { value: n
     what:
       `a follower's durable transaction while the other ${peers - 1} peers write theirs (${ms(txn)}) + the four thread hops ` +
       `main -> leader -> follower -> leader -> main (2 round trips, ${ms(2 * rtt)})`,
+  };
+}
+
+/**
+ * The most puts per second `inFlight` clients, each one put at a time, can get on this machine,
+ * from this run's quorum round (bench/quorum-round.ts), or null when the run did not measure one
+ * for `peers` peers and rounds of `inFlight` commands. With `inFlight` puts in flight, each
+ * answered no sooner than its round is durable on a majority, the rate is at most
+ * inFlight / mean round (Little's law). The round has no Raft logic, no state machine and no
+ * client code: the store's rounds can only be longer.
+ */
+export function quorumRoundCeiling(limits: Limits, peers: number, inFlight: number): { value: number; what: string } | null {
+  const q = limits.quorumRound?.[peers];
+  if (q === undefined || q.entries !== inFlight || !(q.dist.mean > 0)) return null;
+  return {
+    value: (inFlight * 1000) / q.dist.mean,
+    what: `${inFlight} in flight / mean quorum round, ${ms(q.dist.mean)} (${q.entries} x ${q.entryBytes} B; hops and durable writes, no Raft logic)`,
   };
 }
 
@@ -176,11 +199,19 @@ export function targets(r: Pick<BenchReport, 'limits' | 'throughput' | 'latency'
     ['KV linearizable gets/s, 3 peers, 64 clients', 'linearizable', 200_000],
   ] as const) {
     const f = r.kv?.find((x) => x.op === (consistency ? 'get' : 'put') && x.consistency === consistency && x.peers === 3 && x.clients === 64 && x.outstanding === 64);
+    const ceiling = consistency === null ? quorumRoundCeiling(r.limits, 3, 64) : null;
     out.push({
       name,
       goal: `>= ${int(goal)}/s`,
       measured: r.kv === null ? 'not measured (no key-value store in this build)' : f ? (f.error ? `error: ${f.error}` : `${int(f.opsPerSec)}/s`) : 'not measured',
       met: f && !f.error ? f.opsPerSec >= goal : null,
+      ...(ceiling !== null && ceiling.value < goal
+        ? {
+            floor:
+              `the goal needs a round of at most ${ms((64 * 1000) / goal)} (64 clients / ${int(goal)}/s), and this run's ceiling is ` +
+              `${int(ceiling.value)}/s: ${ceiling.what}`,
+          }
+        : {}),
     });
   }
   return out;
@@ -255,6 +286,14 @@ export function renderText(r: BenchReport): string {
     for (const [s, v] of Object.entries(bySize)) lim.push([`  the same, ${n} environments at once (${n} threads), ${bytes(Number(s))}`, '', '', `${int(v)} puts/s each`]);
   }
   for (const [n, v] of Object.entries(l.lmdbConcurrentTxn)) lim.push([`durable 1-put transaction, ${n} environments at once (mean)`, ms(v), '', '']);
+  for (const [n, q] of Object.entries(l.quorumRound ?? {})) {
+    lim.push([
+      `quorum round, ${n} peers, ${q.entries} x ${bytes(q.entryBytes)} (skeleton: hops + durable writes)`,
+      ms(q.dist.p50),
+      ms(q.dist.p99),
+      `mean ${ms(q.dist.mean)}: ${int((q.entries * 1000) / q.dist.mean)} commands/s`,
+    ]);
+  }
   lim.push(['write 64 B + fdatasync', ms(l.fsync.p50), ms(l.fsync.p99), '']);
   out.push(table(lim, ['l', 'r', 'r', 'r']));
 

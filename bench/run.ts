@@ -19,7 +19,7 @@ import { Scratch } from '../src/profile/scratch.js';
 import { DEFAULT_COMPACT_EVERY, waitForLeader } from '../src/profile/workload.js';
 import { renderChart } from './chart.js';
 import { noiseMeter, type Noise } from './noise.js';
-import { kvFigures, kvSpecs, loadKv } from './kv.js';
+import { KV_CLIENTS, PUT_ENTRY_BYTES, kvFigures, kvSpecs, loadKv } from './kv.js';
 import { measureLimits } from './limits.js';
 import { ELECTION_TIMEOUT_MS, HEARTBEAT_MS, elections, idle, latency, retryAfterElection, startCluster, throughput, type ThroughputSpec } from './raft.js';
 import { electionBound, kvBound, latencyBound, renderText, targets, throughputBound } from './report.js';
@@ -244,7 +244,7 @@ async function main(): Promise<void> {
   const kvCount = kv === null ? 0 : kvSpecs(kvPeers).filter((x) => want(x.id)).length;
   const kvWanted = kvCount > 0;
   const est = {
-    limits: (7 * (s.limitMs + 100) + 3 * s.peers.length * ((s.limitMs >= 500 ? 1000 : s.limitMs) + 250) + 400) / 1000,
+    limits: (7 * (s.limitMs + 100) + 4 * s.peers.length * ((s.limitMs >= 500 ? 1000 : s.limitMs) + 250) + 400) / 1000,
     idle: (s.idleMs + Math.min(1000, s.idleMs / 2) + Math.min(1000, s.idleMs) + 800) / 1000,
     group: 1.0,
     latency: (dur + 300) / 1000,
@@ -280,7 +280,9 @@ async function main(): Promise<void> {
   let limits: Limits;
   try {
     progress.begin('machine limits: MessagePort, LMDB, fsync', steps[0]!.est);
-    limits = await measureLimits((n) => scratch.path(n), s.limitMs, SIZES, s.peers);
+    // The quorum round carries what the many-client put figure's rounds carry: one put per client.
+    const round = { entries: Math.max(...KV_CLIENTS), entryBytes: PUT_ENTRY_BYTES };
+    limits = await measureLimits((n) => scratch.path(n), s.limitMs, SIZES, s.peers, round);
 
     if (want(idleId)) {
       progress.begin(`idle ${biggest}-peer cluster (CPU and RSS)`, est.idle);

@@ -30,6 +30,21 @@ export interface Limits {
   readonly lmdbConcurrent: Record<number, Record<number, number>>;
   /** lmdbConcurrentTxn[n]: mean time of a durable 1-put transaction (64 B) when n environments commit at once, ms. */
   readonly lmdbConcurrentTxn: Record<number, number>;
+  /**
+   * quorumRound[n]: one round of a Raft-shaped skeleton of n peers (bench/quorum-round.ts), main
+   * thread to main thread; absent in runs made before it was measured.
+   */
+  readonly quorumRound?: Record<number, QuorumRound>;
+}
+
+/** Rounds of `entries` commands, one round at a time, through skeleton peers that only hop and write. */
+export interface QuorumRound {
+  readonly peers: number;
+  readonly entries: number;
+  /** Bytes per command as the log stores it (the store's put command and the segment's entry header). */
+  readonly entryBytes: number;
+  /** Main thread -> leader -> followers, every peer's durable write, majority -> main thread, ms. */
+  readonly dist: Dist;
 }
 
 /** What a figure an election can cut short carries (bench/raft.ts retryAfterElection). */

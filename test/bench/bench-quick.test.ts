@@ -38,6 +38,7 @@ test('bench --quick finishes under 30 s and writes valid JSON and an SVG chart',
     for (const heading of ['Machine limits', 'Commit throughput', 'Commit latency, sequential', 'Election latency', 'Idle 5-peer cluster', 'Targets']) {
       assert.ok(r.stdout.includes(heading), `the table has no "${heading}" section`);
     }
+    assert.match(r.stdout, /quorum round, 3 peers, 64 x 103 B/);
 
     const report = JSON.parse(await readFile(json, 'utf8')) as BenchReport;
     assert.equal(report.schema, 'raftwork-bench/1');
@@ -74,6 +75,8 @@ test('bench --quick finishes under 30 s and writes valid JSON and an SVG chart',
     for (const n of [3, 5]) {
       for (const s of [64, 1024]) assert.ok((l.lmdbConcurrent[n]?.[s] ?? 0) > 0, `no concurrent-writers limit for ${n} x ${s} B`);
       assert.ok((l.lmdbConcurrentTxn[n] ?? 0) > 0, `no concurrent 1-put transaction limit for ${n} writers`);
+      const q = l.quorumRound?.[n];
+      assert.ok(q && q.entries === 64 && q.dist.mean > 0 && q.dist.n > 0, `no quorum round for ${n} peers: ${JSON.stringify(q)}`);
     }
     // The key-value store's figures are there when the build has the store (null otherwise):
     // put, linearizable get and lease get with 1 and 64 clients, and the pipelined put.
