@@ -38,7 +38,7 @@ if (d.role === 'leader') {
   const oneDurable = (round: number): void => {
     if (round !== current || ++durable !== d.quorum) return;
     const answer = new Uint8Array(4);
-    answer.set(new Uint8Array(new Uint32Array([round]).buffer));
+    new DataView(answer.buffer).setUint32(0, round, true);
     main.postMessage(answer, [answer.buffer]);
   };
   for (const p of d.peers) p.on('message', (ack: Uint8Array) => oneDurable(roundOf(ack)));

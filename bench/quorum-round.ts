@@ -28,10 +28,19 @@ export async function measureQuorumRound(dir: (name: string) => string, peers: n
   const workers: Worker[] = [];
   const exited = new Set<Worker>();
   const errors: Error[] = [];
+  // A peer that fails mid-run would leave the round in flight unanswered: fail it instead.
+  let failRound: ((e: Error) => void) | null = null;
+  let closing = false;
   const start = (data: QuorumPeerData, transfer: MessagePort[]): Worker => {
     const w = new Worker(url, { workerData: data, transferList: transfer });
-    w.on('error', (e) => errors.push(e));
-    w.on('exit', () => exited.add(w));
+    w.on('error', (e) => {
+      errors.push(e);
+      failRound?.(e);
+    });
+    w.on('exit', (code) => {
+      exited.add(w);
+      if (!closing) failRound?.(new Error(`a quorum-round peer exited (${code}) during the run`));
+    });
     workers.push(w);
     return w;
   };
@@ -56,6 +65,7 @@ export async function measureQuorumRound(dir: (name: string) => string, peers: n
         new Promise<void>((resolve, reject) => {
           if (errors.length > 0) return reject(errors[0]);
           answered = resolve;
+          failRound = reject;
           const batch = new Uint8Array(size).fill(7);
           new DataView(batch.buffer).setUint32(0, ++round, true);
           main.postMessage(batch, [batch.buffer]);
@@ -67,6 +77,7 @@ export async function measureQuorumRound(dir: (name: string) => string, peers: n
     if (r.state !== 'completed') throw new Error(`quorum round, ${peers} peers: ${r.state === 'errored' ? r.error.message : r.state}`);
     return { peers, entries, entryBytes, dist: summarize(Array.from(r.latency.samples ?? [])) };
   } finally {
+    closing = true;
     main.close();
     await Promise.all(
       workers.map(async (w) => {
