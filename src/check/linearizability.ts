@@ -372,6 +372,8 @@ export class PartitionSearch<S, I, O> {
       if (ka !== kb) return kb - ka; // calls (odd) before returns
       return a - b;
     });
+    const ranks = model.tryOrder?.(ops) ?? null;
+    if (ranks !== null) rankCallRuns(order, (node) => ranks[perm[(node - 1) >> 1]!] ?? Infinity);
     this.next = new Int32Array(2 * slots + 1);
     this.prev = new Int32Array(2 * slots + 1);
     let last = 0;
@@ -545,6 +547,31 @@ export interface SearchOutcome {
   readonly memoStates: number;
   /** See `PartitionSearch.longest`. */
   readonly longest: number[];
+}
+
+/**
+ * Sorts each maximal run of consecutive calls in the event list by rank (stable: ties keep time
+ * order). Which calls precede the first remaining return, at any point of the search, does not
+ * depend on the order within a run, and no call crosses a return, so real-time order holds and
+ * the search stays exact: only the order in which it tries candidates changes.
+ */
+function rankCallRuns(order: number[], rank: (callNode: number) => number): void {
+  let i = 0;
+  while (i < order.length) {
+    if ((order[i]! & 1) === 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < order.length && (order[j]! & 1) === 1) j++;
+    if (j - i > 1) {
+      const run = order.slice(i, j);
+      const keyed = run.map((node, k) => ({ node, r: rank(node), k }));
+      keyed.sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : a.k - b.k));
+      for (let k = 0; k < keyed.length; k++) order[i + k] = keyed[k]!.node;
+    }
+    i = j;
+  }
 }
 
 /** Decide one partition in one go (no interleaving, no memo limit). */

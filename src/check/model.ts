@@ -66,6 +66,14 @@ export interface Model<State, Input, Output> {
    * whole history is linearizable iff every part is. Default: one part.
    */
   partition?(history: readonly Operation<Input, Output>[]): Operation<Input, Output>[][];
+  /**
+   * A search heuristic, never a verdict: a rank per operation of one part (lower ranks are tried
+   * first among operations that may take effect at the same point), or null for none. A history
+   * is linearizable or not whatever the ranks say; good ranks only let the search find the
+   * linearization without guessing, which matters when the state cannot refute a wrong guess
+   * until much later (a run of concurrent appends that no read observes).
+   */
+  tryOrder?(part: readonly Operation<Input, Output>[]): ArrayLike<number> | null;
   /** A short label for a part returned by `partition`, such as `key "3"`, for reports. */
   describePartition?(part: readonly Operation<Input, Output>[]): string;
   describeOperation(input: Input, output: Output): string;
