@@ -120,6 +120,10 @@ const NO_DATA = new Uint8Array(0);
  *   because a vote or an ack is a promise about durable state.
  * - A candidate counts its own vote, and a leader counts its own log toward a commit, only once
  *   the batch carrying them is durable (persisted(seq)).
+ * - Committed entries are handed over to apply as soon as their local write is issued (in the
+ *   same Ready or an earlier one), not once it is durable: a commit is already durable on a
+ *   majority, which the followers alone can make, so a leader whose own write is the slowest
+ *   answers at the quorum's pace (Ongaro's thesis, 10.2.1).
  */
 export class RaftCore {
   readonly id: PeerId;
@@ -409,7 +413,7 @@ export class RaftCore {
       this.messagesAfterPersist.length > 0 ||
       this.readStates.length > 0 ||
       this.readRoundWanted ||
-      this.lastApplied < Math.min(this.commitIndex, this.stableIndex)
+      this.lastApplied < Math.min(this.commitIndex, this.log.lastIndex())
     );
   }
 
@@ -430,7 +434,11 @@ export class RaftCore {
     if (hardState !== null || snapshot !== null || entries.length > 0) {
       this.unpersisted.push({ seq, lastIndex: last });
     }
-    const applyTo = Math.min(this.commitIndex, this.stableIndex);
+    // Committed entries are applied once this Ready (or an earlier one) carries their local
+    // write, without waiting for it to be durable: committed means durable on a majority, which
+    // may be the followers alone (thesis 10.2.1), and the driver issues this Ready's write before
+    // it applies, so any state the service stores later lands after the log it covers.
+    const applyTo = Math.min(this.commitIndex, last);
     const committed = this.lastApplied < applyTo ? this.log.slice(this.lastApplied + 1, applyTo + 1) : EMPTY;
     if (applyTo > this.lastApplied) this.lastApplied = applyTo;
     const messages = this.messages;

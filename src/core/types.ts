@@ -166,11 +166,14 @@ export type Role = (typeof Role)[keyof typeof Role];
  *   1. send `messages` (they promise nothing about local durability);
  *   2. make `hardState`, `snapshot` and `entries` durable, in one atomic write;
  *      `entries[0].index` is where the write starts: every stored entry at or after it is replaced;
- *   3. when that write and every earlier Ready's write are durable, call `core.persisted(ready)`
- *      and then send `messagesAfterPersist` (votes, append acks: they promise durable state);
- *   4. apply `snapshot` (if set) and then `committed` to the state machine, in order.
- * Readies may be pipelined: step 2 of a later Ready may start before step 3 of an earlier one,
- * as long as writes become durable, and step 3 runs, in Ready order.
+ *   3. apply `snapshot` (if set) and then `committed` to the state machine, in order, once the
+ *      write of step 2 is issued; it need not be durable yet (every committed entry is durable
+ *      on a majority). Storage must make writes durable in issue order, so whatever the state
+ *      machine stores after applying lands after the log entries it covers;
+ *   4. when that write and every earlier Ready's write are durable, call `core.persisted(ready)`
+ *      and then send `messagesAfterPersist` (votes, append acks: they promise durable state).
+ * Readies may be pipelined: step 2 of a later Ready may start before step 4 of an earlier one,
+ * as long as writes become durable, and step 4 runs, in Ready order.
  */
 export interface Ready {
   /** Increases by one per Ready; lets the driver and the core agree on what is durable. */
@@ -186,7 +189,10 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly messagesAfterPersist: readonly Message[];
-  /** Entries now committed and durable here, to apply in index order. */
+  /**
+   * Entries now committed (durable on a majority), to apply in index order after this Ready's
+   * write is issued; their local write is in this Ready or an earlier one, maybe not durable yet.
+   */
   readonly committed: readonly Entry[];
   /**
    * Linearizable reads now confirmed (ReadIndex, section 6.4 of Ongaro's thesis): serve read

@@ -17,8 +17,10 @@
  * So the durable state is always the state after some applied index,
  * and a restarted peer tells the core that index (open() -> appliedIndex) instead of replaying
  * the log from its snapshot; it replays only what was applied in the last 100 ms or so.
- * Ordering: the LogStore makes writes durable in issue order, and the driver applies only
- * entries already durable in the log, so the applied index never runs ahead of the local log.
+ * Ordering: the LogStore makes writes durable in issue order, and the driver applies an entry
+ * only after it has issued the log write that holds it (the entry may not be durable here yet:
+ * it is committed, so durable on a majority), so the stored applied index never runs ahead of
+ * the local durable log.
  *
  * Reads must see every applied write, but a transaction is visible in LMDB only once it has
  * committed. Until then its writes sit in `overlay` (key -> value or tombstone, tagged with the

@@ -432,9 +432,10 @@ export class PeerDriver {
     while (core.hasReady()) {
       const r = core.ready();
       if (this.stages !== null) this.stages.ready(r);
-      // Order within a Ready, for latency: the requests go out first (a follower's write is
-      // on the commit path), then this peer's own write starts, and only then are committed
-      // entries applied (applying takes longer than either, and nothing waits on it here).
+      // Order within a Ready: the requests go out first (a follower's write is on the commit
+      // path), then this peer's own write starts, and only then are committed entries applied.
+      // The last step must follow the write being issued: an entry may be applied before its
+      // local copy is durable, and whatever the service stores afterwards must land after it.
       if (r.messages.length > 0) {
         this.wire.send(this.withSnapshotData(r.messages));
         this.wire.flush();

@@ -145,16 +145,19 @@ test('an append acknowledgement is released only after the entries are durable',
   assert.deepEqual(r.entries.map((e) => e.index), [1, 2], 'the acked entries are in the same batch');
 });
 
-test('a follower applies only entries that are both committed and durable', () => {
+test('a follower applies committed entries in the Ready that writes them, before they are durable here', () => {
   const core = makeCore({ id: 1, term: 1 });
-  core.step(append(0, 1, 1, 0, 0, [entry(1, 1, 'a'), entry(2, 1, 'b')], 2));
+  core.step(append(0, 1, 1, 0, 0, [entry(1, 1, 'a'), entry(2, 1, 'b'), entry(3, 1, 'c')], 2));
   assert.equal(core.status().commitIndex, 2);
   const r1 = core.ready();
-  assert.equal(r1.committed.length, 0, 'committed but not yet durable here: must not be applied');
+  assert.deepEqual(r1.entries.map((e) => e.index), [1, 2, 3], 'the write that carries them');
+  assert.deepEqual(r1.committed.map((e) => dec(e.data)), ['a', 'b'], 'committed (durable on a majority): applied once their write is issued');
+  assert.ok(core.status().stableIndex < 1, 'nothing is durable here yet');
+  assert.equal(ofType(r1.messages, MsgType.AppendEntriesReply).length, 0, 'the ack still waits for durability');
   core.persisted(r1.seq);
-  const r2 = drain(core);
-  assert.deepEqual(r2.committed.map((e) => dec(e.data)), ['a', 'b']);
   assert.equal(drain(core).committed.length, 0, 'each entry is handed over once');
+  core.step(append(0, 1, 1, 3, 1, [], 3));
+  assert.deepEqual(drain(core).committed.map((e) => dec(e.data)), ['c']);
 });
 
 test('a write superseded by a truncation does not count as durable', () => {
@@ -410,6 +413,27 @@ test('the leader counts itself toward commit only once durable', () => {
   core.persisted(r.seq);
   assert.equal(core.status().commitIndex, index);
   assert.deepEqual(core.ready().committed.map((e) => dec(e.data)), ['x']);
+});
+
+test('a leader applies an entry both followers made durable while its own write is still in flight', () => {
+  // Thesis 10.2.1: the followers alone are a majority of 3, so the leader's slow disk need not
+  // hold the answer back.
+  const core = steadyLeader();
+  const term = core.status().term;
+  const index = core.status().lastLogIndex + 1;
+  core.propose(enc('y'));
+  const r = core.ready();
+  assert.deepEqual(r.entries.map((e) => e.index), [index], "the leader's own write is issued");
+  core.step(appendReply(1, 0, term, true, index));
+  core.step(appendReply(2, 0, term, true, index));
+  assert.equal(core.status().commitIndex, index, 'committed by the followers');
+  assert.ok(core.status().stableIndex < index, "the leader's copy is not durable yet");
+  const later = core.ready();
+  assert.deepEqual(later.committed.map((e) => dec(e.data)), ['y'], 'applied without waiting for the local write');
+  assert.equal(later.entries.length, 0, 'no second write of the entry');
+  core.persisted(later.seq);
+  assert.equal(core.status().stableIndex, index);
+  assert.equal(drain(core).committed.length, 0, 'each entry is handed over once');
 });
 
 test('a follower learns commits from leaderCommit in the next AppendEntries', () => {
