@@ -166,10 +166,12 @@ export type Role = (typeof Role)[keyof typeof Role];
  *   1. send `messages` (they promise nothing about local durability);
  *   2. make `hardState`, `snapshot` and `entries` durable, in one atomic write;
  *      `entries[0].index` is where the write starts: every stored entry at or after it is replaced;
- *   3. apply `snapshot` (if set) and then `committed` to the state machine, in order, once the
- *      write of step 2 is issued; it need not be durable yet (every committed entry is durable
- *      on a majority). Storage must make writes durable in issue order, so whatever the state
- *      machine stores after applying lands after the log entries it covers;
+ *   3. apply `committed` to the state machine, in order, once the write of step 2 is issued;
+ *      it need not be durable yet (every committed entry is durable on a majority). Storage
+ *      must make writes durable in issue order, so whatever the state machine stores after
+ *      applying lands after the log entries it covers. `snapshot` (if set) goes to the state
+ *      machine before `committed`; a state machine that stores it in a transaction of its own
+ *      takes it before step 2, so that transaction lands before the write that drops the log;
  *   4. when that write and every earlier Ready's write are durable, call `core.persisted(ready)`
  *      and then send `messagesAfterPersist` (votes, append acks: they promise durable state).
  * Readies may be pipelined: step 2 of a later Ready may start before step 4 of an earlier one,
