@@ -169,8 +169,8 @@ function appendOrder(part: readonly Operation<KvInput, KvOutput>[]): number[] | 
   }
   if (longest === '') return null;
   return part.map((o) => {
-    if (o.input.op === 'get') return (o.output.value?.length ?? Infinity) - 0.5;
-    const at = longest.indexOf((o.input as { value: string }).value);
+    if (o.input.op !== 'append') return (o.output.value?.length ?? Infinity) - 0.5;
+    const at = longest.indexOf(o.input.value);
     return at < 0 ? Infinity : at;
   });
 }

@@ -565,10 +565,9 @@ function rankCallRuns(order: number[], rank: (callNode: number) => number): void
     let j = i;
     while (j < order.length && (order[j]! & 1) === 1) j++;
     if (j - i > 1) {
-      const run = order.slice(i, j);
-      const keyed = run.map((node, k) => ({ node, r: rank(node), k }));
-      keyed.sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : a.k - b.k));
-      for (let k = 0; k < keyed.length; k++) order[i + k] = keyed[k]!.node;
+      const keyed = order.slice(i, j).map((node, k) => ({ node, r: rank(node), k }));
+      keyed.sort((a, b) => a.r - b.r || a.k - b.k);
+      keyed.forEach((e, k) => (order[i + k] = e.node));
     }
     i = j;
   }

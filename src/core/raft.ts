@@ -434,10 +434,8 @@ export class RaftCore {
     if (hardState !== null || snapshot !== null || entries.length > 0) {
       this.unpersisted.push({ seq, lastIndex: last });
     }
-    // Committed entries are applied once this Ready (or an earlier one) carries their local
-    // write, without waiting for it to be durable: committed means durable on a majority, which
-    // may be the followers alone (thesis 10.2.1), and the driver issues this Ready's write before
-    // it applies, so any state the service stores later lands after the log it covers.
+    // Up to `last`: this Ready or an earlier one carries every such entry's write (see the
+    // durability contract above for why it need not be durable yet).
     const applyTo = Math.min(this.commitIndex, last);
     const committed = this.lastApplied < applyTo ? this.log.slice(this.lastApplied + 1, applyTo + 1) : EMPTY;
     if (applyTo > this.lastApplied) this.lastApplied = applyTo;
