@@ -64,7 +64,7 @@ export type KvServiceCall =
   | { readonly kind: 'stats' }
   /** Takes a snapshot now and compacts the log up to the applied index. */
   | { readonly kind: 'snapshot' }
-  /** Stores the applied state now (it is otherwise stored up to 100 ms after an apply); resolves once durable. */
+  /** Stores the applied state now (it is otherwise stored up to 1 s after an apply); resolves once durable. */
   | { readonly kind: 'flush' }
   /** The applied index and a hash of the whole state there (equal on peers at one index). */
   | { readonly kind: 'digest' }

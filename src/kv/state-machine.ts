@@ -11,12 +11,12 @@
  *
  * The changes of consecutive apply() calls are written together, as aux writes holding the data
  * changes, the sessions they touched and the new applied index, in one storage transaction:
- * usually the transaction of a log write of the peer's, 50-100 ms after the first of those applies
+ * usually the transaction of a log write of the peer's, 0.5-1 s after the first of those applies
  * (takeAux(), so the applied state costs no commit or fsync of its own), else a transaction of
- * their own 100 ms after it (flush()).
+ * their own 1 s after it (flush()).
  * So the durable state is always the state after some applied index,
  * and a restarted peer tells the core that index (open() -> appliedIndex) instead of replaying
- * the log from its snapshot; it replays only what was applied in the last 100 ms or so.
+ * the log from its snapshot; it replays only what was applied in the last second or so.
  * Ordering: the LogStore makes writes durable in issue order, and the driver applies an entry
  * only after it has issued the log write that holds it (the entry may not be durable here yet:
  * it is committed, so durable on a majority), so the stored applied index never runs ahead of
@@ -76,11 +76,17 @@ export const MAX_STORED_VALUE_BYTES = 16 * 1024 * 1024;
 /**
  * The applied state is written at most this long after an apply, in a transaction of its own
  * (flush()); from half of it on, it rides in the peer's next log write instead (takeAux()).
+ * Why a second: each of these writes rewrites every page its keys touch, so a store whose writes
+ * fall on a working set of pages writes those pages once per interval, whatever the rate. With
+ * 100 ms, one log write in ten on a busy peer carried ~100 KB of them (1,024 hot keys) and the
+ * rounds behind it waited: 64-client puts went from 14.4k to 16.1-19.5k/s at 1 s (npm run
+ * profile -- --kv). The price is replay after a restart: at most a second of the log, or the
+ * bounds below.
  */
-const FLUSH_DELAY_MS = 100;
+export const FLUSH_DELAY_MS = 1000;
 const PIGGYBACK_AFTER_MS = FLUSH_DELAY_MS / 2;
 /** ... or at once when this many entries or bytes of commands are waiting. */
-const FLUSH_ENTRIES = 8192;
+const FLUSH_ENTRIES = 65536;
 const FLUSH_BYTES = 4 * 1024 * 1024;
 /** The read cache's bounds (read-cache.ts). */
 const CACHE_KEYS = 65536;

@@ -168,6 +168,9 @@ export class PeerDriver {
   private readonly snapshotReceiver: SnapshotReceiver;
   private readonly reads = new Map<number, PendingRead>();
   private nextReadCtx = 1;
+  /** Committed entries waiting for the turn's storage transaction to close (see drain), in order. */
+  private readonly held: (readonly Entry[])[] = [];
+  private heldScheduled = false;
   /** The profiler's stage timestamps (PeerControl.startStages), or null: off. */
   stages: StageProbe | null = null;
   /** Invalid inbound messages, by reason (they are dropped; the core never sees them). */
@@ -442,12 +445,15 @@ export class PeerDriver {
       }
       if (r.snapshot) {
         // Before the write: the service's restore is a transaction of its own, and it must
-        // land before the write that stores the snapshot and drops the log under it.
+        // land before the write that stores the snapshot and drops the log under it. Entries
+        // held from earlier Readies go first: the sink sees everything in log order.
+        this.applyHeld();
         this.latestSnapshot = r.snapshot;
         this.sink.snapshot(r.snapshot);
       }
       const after = r.messagesAfterPersist;
-      if (r.hardState !== null || r.snapshot !== null || r.entries.length > 0) {
+      const writes = r.hardState !== null || r.snapshot !== null || r.entries.length > 0;
+      if (writes) {
         this.pendingWrites++;
         const extra = this.sink.takeAux?.() ?? null;
         const write = this.store.write({ hardState: r.hardState, snapshot: r.snapshot, entries: r.entries }, extra?.aux);
@@ -468,7 +474,16 @@ export class PeerDriver {
         core.persisted(r.seq);
         if (after.length > 0) this.wire.send(after);
       }
-      if (r.committed.length > 0) this.sink.entries(r.committed);
+      if (r.committed.length > 0) {
+        // A store that gathers a turn's writes into one transaction (LmdbLogStore, with lmdb's
+        // event-turn batching) starts committing only at an immediate it queued when the write
+        // was issued; applying here would hold that commit back by the apply's own time (a
+        // follower applying a round of 64 puts: 0.3 ms p50, measured). So the entries of a
+        // Ready that wrote are applied by an immediate queued after the store's, and later ones
+        // wait behind them to keep log order.
+        if (writes || this.held.length > 0) this.hold(r.committed);
+        else this.sink.entries(r.committed);
+      }
       for (const rs of r.readStates) {
         const pending = this.reads.get(rs.ctx);
         if (!pending) continue;
@@ -480,6 +495,28 @@ export class PeerDriver {
     this.wire.flush();
     // Inputs can move the deadline earlier (becoming leader, a snapshot stream starting).
     this.arm();
+  }
+
+  private hold(committed: readonly Entry[]): void {
+    this.held.push(committed);
+    if (this.heldScheduled) return;
+    this.heldScheduled = true;
+    setImmediate(this.applyHeldLater);
+  }
+
+  private readonly applyHeldLater = (): void => {
+    this.heldScheduled = false;
+    this.applyHeld();
+  };
+
+  /** Applies the held entries now, oldest first (nothing once stopped: the log replays them). */
+  private applyHeld(): void {
+    if (this.stopped) {
+      this.held.length = 0;
+      return;
+    }
+    // One at a time off the front: the sink may call back into the driver while applying.
+    while (this.held.length > 0) this.sink.entries(this.held.shift()!);
   }
 
   private durable(seq: number, after: readonly Message[]): void {

@@ -89,7 +89,7 @@ test('a peer that falls behind the snapshot catches up by InstallSnapshot; a res
     assert.ok(st.snapshotIndex > 0, 'the follower installed a snapshot');
 
     // A restart resumes at the applied index kept in LMDB with the state. The state of the last
-    // applies is stored up to 100 ms later; 'flush' stores it now, so the crash cannot land first.
+    // applies is stored up to 1 s later; 'flush' stores it now, so the crash cannot land first.
     await store.cluster.callService(follower, { kind: 'flush' });
     const before = (await store.cluster.callService(follower, { kind: 'stats' })) as { appliedIndex: number };
     await store.cluster.crash(follower);

@@ -21,7 +21,7 @@ import {
   splitFrames,
   type WriteRequest,
 } from '../../src/kv/codec.js';
-import { KvStateMachine } from '../../src/kv/state-machine.js';
+import { FLUSH_DELAY_MS, KvStateMachine } from '../../src/kv/state-machine.js';
 
 function cmd(clientId: number, seq: number, req: WriteRequest, ackedBelow = seq): Uint8Array {
   const w = new Writer();
@@ -193,7 +193,7 @@ test('the applied state rides in a log write once it has waited half the flush d
   const log = new Log();
   sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
   assert.equal(sm.takeAux(), null, 'a change just applied waits, so that many applies share one write');
-  await new Promise((r) => setTimeout(r, 60));
+  await new Promise((r) => setTimeout(r, FLUSH_DELAY_MS / 2 + 10));
   const staged = sm.takeAux();
   assert.ok(staged !== null, 'after half the flush delay the change goes with the next log write');
   // The peer's log write carries it: one transaction for the entry and the applied state.
@@ -213,7 +213,7 @@ test('an idle peer stores its applied state on its own after the flush delay', a
   const { sm, backing } = machine();
   const log = new Log();
   sm.apply(log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: '1' })), null);
-  // The flush timer (100 ms) stores it: wait for that commit on the backing (a loaded machine's
+  // The flush timer (1 s) stores it: wait for that commit on the backing (a loaded machine's
   // timers may run late), then reopen.
   const commits = backing.commits;
   for (const end = Date.now() + 5000; backing.commits === commits && Date.now() < end; ) {

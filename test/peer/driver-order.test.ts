@@ -21,6 +21,9 @@ function harness(core: RaftCore): { driver: PeerDriver; events: string[]; sent: 
     store: {
       write: (batch) => {
         events.push(`write ${batch.entries.map((e) => e.index).join(',')}`);
+        // As lmdb's event-turn batching does: the transaction closes at an immediate queued
+        // when the write is issued.
+        setImmediate(() => events.push('transaction closes'));
         return new Promise<void>((resolve) => held.push(resolve));
       },
       compact: () => Promise.resolve(),
@@ -31,7 +34,7 @@ function harness(core: RaftCore): { driver: PeerDriver; events: string[]; sent: 
     },
     sink: {
       entries: (es: readonly Entry[]) => void events.push(`apply ${es.map((e) => e.index).join(',')}`),
-      snapshot: () => undefined,
+      snapshot: (snap) => void events.push(`snapshot ${snap.index}`),
     },
     tickMs: 1000, // no tick fires during a test: only the messages drive the core
     snapshot: null,
@@ -46,6 +49,9 @@ function harness(core: RaftCore): { driver: PeerDriver; events: string[]; sent: 
   };
   return { driver, events, sent, release };
 }
+
+/** The events of storage and the sink alone (not the posts). */
+const storageAndApply = (events: readonly string[]): string[] => events.filter((e) => e !== 'post');
 
 const entry = (index: number, term: number): Entry => ({ index, term, kind: 0, data: new Uint8Array([index]) });
 
@@ -71,6 +77,77 @@ test("a follower starts writing new entries before it applies the committed ones
     assert.ok(apply >= 0, `the committed entries were applied: ${events.join(' | ')}`);
     assert.ok(write < apply, `write before apply: ${events.join(' | ')}`);
     release();
+  } finally {
+    driver.stop();
+  }
+});
+
+test("a follower applies the committed entries that came with new ones only after its write's transaction closes", async () => {
+  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
+  const { driver, events, release } = harness(core);
+  driver.start();
+  try {
+    const append = (prev: number, es: Entry[], commit: number): Message => ({
+      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
+    });
+    driver.receive(append(0, [entry(1, 1), entry(2, 1)], 0));
+    await sleep(5);
+    release();
+    await sleep(5);
+    events.length = 0;
+    driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
+    await sleep(5);
+    assert.deepEqual(storageAndApply(events), ['write 3,4', 'transaction closes', 'apply 1,2'], 'the apply waits for the commit to start');
+    release();
+    await sleep(5);
+    // A Ready that writes nothing applies at once, but never ahead of entries still held.
+    events.length = 0;
+    driver.receive(append(4, [], 4));
+    await sleep(5);
+    assert.deepEqual(storageAndApply(events), ['apply 3,4']);
+  } finally {
+    driver.stop();
+  }
+});
+
+test('entries held for the transaction are applied in log order, before a later Ready that writes nothing', async () => {
+  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
+  const { driver, events, release } = harness(core);
+  driver.start();
+  try {
+    const append = (prev: number, es: Entry[], commit: number): Message => ({
+      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
+    });
+    driver.receive(append(0, [entry(1, 1), entry(2, 1), entry(3, 1)], 1));
+    driver.flushNow();
+    assert.deepEqual(storageAndApply(events), ['write 1,2,3'], 'entry 1 is held: its Ready wrote');
+    // The next Ready only commits more (no write), in the same turn: it queues behind entry 1.
+    driver.receive(append(3, [], 3));
+    driver.flushNow();
+    assert.deepEqual(storageAndApply(events), ['write 1,2,3'], 'entries 2 and 3 wait behind entry 1');
+    release();
+    await sleep(5);
+    assert.deepEqual(storageAndApply(events), ['write 1,2,3', 'transaction closes', 'apply 1', 'apply 2,3']);
+  } finally {
+    driver.stop();
+  }
+});
+
+test('entries held for the transaction are applied before a snapshot that follows them', async () => {
+  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
+  const { driver, events, release } = harness(core);
+  driver.start();
+  try {
+    driver.receive({
+      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 1), entry(2, 1)], leaderCommit: 1, round: 1,
+    });
+    driver.flushNow();
+    driver.receive({ type: MsgType.InstallSnapshot, term: 1, from: 0, to: 1, lastIncludedIndex: 10, lastIncludedTerm: 1, offset: 0, total: 1, data: new Uint8Array([9]) });
+    driver.flushNow();
+    const order = storageAndApply(events).filter((e) => !e.startsWith('transaction'));
+    assert.deepEqual(order.slice(0, 3), ['write 1,2', 'apply 1', 'snapshot 10'], 'the sink sees the log in order');
+    release();
+    await sleep(5);
   } finally {
     driver.stop();
   }
