@@ -36,7 +36,6 @@ import {
   Result,
   SCAN_PAGE_LIMIT,
   Writer,
-  decodeValue,
   encodeWrite,
   type ConsistencyCode,
   type Value,
@@ -444,7 +443,7 @@ class GetOp implements OpSpec {
   }
   decode(status: number, r: Reader): Value | undefined {
     if (status !== Res.Get) throw new Error(`unexpected reply ${status}`);
-    return r.u8() === 0 ? undefined : decodeValue(r.bytes());
+    return r.u8() === 0 ? undefined : r.value();
   }
 }
 
@@ -473,7 +472,7 @@ class ScanOp implements OpSpec {
     const pairs: Array<[string, Value]> = [];
     for (let n = r.uint(); n > 0; n--) {
       const k = r.bytes();
-      pairs.push([Buffer.from(k.buffer, k.byteOffset, k.length).toString('utf8'), decodeValue(r.bytes())]);
+      pairs.push([Buffer.from(k.buffer, k.byteOffset, k.length).toString('utf8'), r.value()]);
     }
     return { pairs, more };
   }

@@ -9,6 +9,7 @@ import type { Entry } from '../../src/core/types.js';
 import { MemoryBacking, MemoryLogStore } from '../../src/storage/memory-store.js';
 import {
   Op,
+  Reader,
   Result,
   Writer,
   decodeCommand,
@@ -88,6 +89,22 @@ test('codec: commands, values and frames round-trip', () => {
   assert.deepEqual([...prefixEnd(Buffer.from('ab'))!], [...Buffer.from('ac')]);
   assert.deepEqual([...prefixEnd(new Uint8Array([1, 255, 255]))!], [2]);
   assert.equal(prefixEnd(new Uint8Array([255])), null);
+});
+
+test("codec: a reply's value reads back as decodeValue reads it, and a bad one is refused", () => {
+  const w = new Writer(8);
+  const values = ['', 'v', 'ключ 🔑', 'x'.repeat(300), new Uint8Array([]), new Uint8Array([0, 255, 7])];
+  for (const v of values) w.bytes(encodeValue(v));
+  const r = new Reader(w.finish());
+  for (const v of values) {
+    const got = r.value();
+    assert.deepEqual(got, v);
+    if (v instanceof Uint8Array) assert.ok(got instanceof Uint8Array && got.buffer !== r.buf.buffer, 'bytes are a copy, not a view of the reply');
+  }
+  assert.ok(r.done);
+  assert.throws(() => new Reader(new Uint8Array([0])).value(), /empty stored value/);
+  assert.throws(() => new Reader(new Uint8Array([2, 9, 0])).value(), /unknown value tag 9/);
+  assert.throws(() => new Reader(new Uint8Array([5, 1, 65])).value(), /truncated/);
 });
 
 test('sessions: a retry gets the first result, a stale duplicate does nothing, results below ackedBelow are forgotten', () => {
