@@ -317,6 +317,7 @@ export class PartitionSearch<S, I, O> {
   private readonly tags: Int32Array;
   private readonly set: Uint32Array;
   private readonly memo: Memo<S>;
+  private readonly guard: ((before: S, after: S) => boolean) | null;
   private readonly stackNode: Int32Array;
   private readonly stackState: S[];
   // The highest linearized returning op before each push, to restore on backtrack.
@@ -372,6 +373,7 @@ export class PartitionSearch<S, I, O> {
       if (ka !== kb) return kb - ka; // calls (odd) before returns
       return a - b;
     });
+    this.guard = model.guard?.(ops) ?? null;
     const ranks = model.tryOrder?.(ops) ?? null;
     if (ranks !== null) rankCallRuns(order, (node) => ranks[perm[(node - 1) >> 1]!] ?? Infinity);
     this.next = new Int32Array(2 * slots + 1);
@@ -427,7 +429,7 @@ export class PartitionSearch<S, I, O> {
   }
 
   private loop(stepLimit: number, deadline: number, cancel: Int32Array | undefined): SearchStatus {
-    const { model, next, prev, fnext, fprev, inputs, outputs, tags, set, memo, stackNode, stackState, stackTop } = this;
+    const { model, guard, next, prev, fnext, fprev, inputs, outputs, tags, set, memo, stackNode, stackState, stackTop } = this;
     const { nf, tail0, tailLen } = this;
     let { depth, top, zLo, zHi, state, entry, steps } = this;
     let iter = 0;
@@ -449,7 +451,7 @@ export class PartitionSearch<S, I, O> {
         const op = (entry - 1) >> 1;
         steps++;
         const [legal, after] = model.step(state, inputs[op], outputs[op]);
-        if (legal) {
+        if (legal && (guard === null || guard(state, after))) {
           // Tentatively linearize: mark it and lift its call, then its return, out of the event
           // list (a call is never last), and a returning op out of the returning list too.
           const w = op >>> 5;

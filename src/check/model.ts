@@ -74,6 +74,15 @@ export interface Model<State, Input, Output> {
    * until much later (a run of concurrent appends that no read observes).
    */
   tryOrder?(part: readonly Operation<Input, Output>[]): ArrayLike<number> | null;
+  /**
+   * A pruning rule for one part, or null for none: `guard(before, after)` is false for a legal
+   * step that no linearization of this part can contain, so the search drops it at once instead
+   * of finding out many steps later. It must be sound, that is hold for every step of every
+   * linearization of the part; then verdicts are unchanged. (On a key with only gets and
+   * appends, every state of every linearization is a prefix of the longest value read, or
+   * extends it.)
+   */
+  guard?(part: readonly Operation<Input, Output>[]): ((before: State, after: State) => boolean) | null;
   /** A short label for a part returned by `partition`, such as `key "3"`, for reports. */
   describePartition?(part: readonly Operation<Input, Output>[]): string;
   describeOperation(input: Input, output: Output): string;
