@@ -55,19 +55,38 @@ const storageAndApply = (events: readonly string[]): string[] => events.filter((
 
 const entry = (index: number, term: number): Entry => ({ index, term, kind: 0, data: new Uint8Array([index]) });
 
-test("a follower starts writing new entries before it applies the committed ones that came with them", async () => {
+/** An AppendEntries from leader 0 in term 1 to follower 1. */
+const append = (prev: number, es: Entry[], commit: number): Message => ({
+  type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
+});
+
+type Harness = ReturnType<typeof harness>;
+
+/** Runs `body` on a started driver around follower 1 of 3, and stops the driver after. */
+async function onFollower(body: (h: Harness) => Promise<void>): Promise<void> {
   const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
-  const { driver, events, release } = harness(core);
-  driver.start();
+  const h = harness(core);
+  h.driver.start();
   try {
-    const append = (prev: number, es: Entry[], commit: number): Message => ({
-      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
-    });
-    driver.receive(append(0, [entry(1, 1), entry(2, 1)], 0));
-    await sleep(5);
-    release();
-    await sleep(5);
-    events.length = 0;
+    await body(h);
+  } finally {
+    h.driver.stop();
+  }
+}
+
+/** Entries 1 and 2 written and durable on the follower, not yet known committed; events cleared. */
+async function withTwoDurable(h: Harness): Promise<void> {
+  h.driver.receive(append(0, [entry(1, 1), entry(2, 1)], 0));
+  await sleep(5);
+  h.release();
+  await sleep(5);
+  h.events.length = 0;
+}
+
+test("a follower starts writing new entries before it applies the committed ones that came with them", () =>
+  onFollower(async (h) => {
+    const { driver, events, release } = h;
+    await withTwoDurable(h);
     // Entries 3 and 4 arrive with the news that 1 and 2 (already durable here) are committed.
     driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
     await sleep(5);
@@ -77,24 +96,12 @@ test("a follower starts writing new entries before it applies the committed ones
     assert.ok(apply >= 0, `the committed entries were applied: ${events.join(' | ')}`);
     assert.ok(write < apply, `write before apply: ${events.join(' | ')}`);
     release();
-  } finally {
-    driver.stop();
-  }
-});
+  }));
 
-test("a follower applies the committed entries that came with new ones only after its write's transaction closes", async () => {
-  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
-  const { driver, events, release } = harness(core);
-  driver.start();
-  try {
-    const append = (prev: number, es: Entry[], commit: number): Message => ({
-      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
-    });
-    driver.receive(append(0, [entry(1, 1), entry(2, 1)], 0));
-    await sleep(5);
-    release();
-    await sleep(5);
-    events.length = 0;
+test("a follower applies the committed entries that came with new ones only after its write's transaction closes", () =>
+  onFollower(async (h) => {
+    const { driver, events, release } = h;
+    await withTwoDurable(h);
     driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
     await sleep(5);
     assert.deepEqual(storageAndApply(events), ['write 3,4', 'transaction closes', 'apply 1,2'], 'the apply waits for the commit to start');
@@ -105,19 +112,11 @@ test("a follower applies the committed entries that came with new ones only afte
     driver.receive(append(4, [], 4));
     await sleep(5);
     assert.deepEqual(storageAndApply(events), ['apply 3,4']);
-  } finally {
-    driver.stop();
-  }
-});
+  }));
 
-test('entries held for the transaction are applied in log order, before a later Ready that writes nothing', async () => {
-  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
-  const { driver, events, release } = harness(core);
-  driver.start();
-  try {
-    const append = (prev: number, es: Entry[], commit: number): Message => ({
-      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: prev, prevLogTerm: prev === 0 ? 0 : 1, entries: es, leaderCommit: commit, round: 1,
-    });
+test('entries held for the transaction are applied in log order, before a later Ready that writes nothing', () =>
+  onFollower(async (h) => {
+    const { driver, events, release } = h;
     driver.receive(append(0, [entry(1, 1), entry(2, 1), entry(3, 1)], 1));
     driver.flushNow();
     assert.deepEqual(storageAndApply(events), ['write 1,2,3'], 'entry 1 is held: its Ready wrote');
@@ -128,19 +127,12 @@ test('entries held for the transaction are applied in log order, before a later 
     release();
     await sleep(5);
     assert.deepEqual(storageAndApply(events), ['write 1,2,3', 'transaction closes', 'apply 1', 'apply 2,3']);
-  } finally {
-    driver.stop();
-  }
-});
+  }));
 
-test('entries held for the transaction are applied before a snapshot that follows them', async () => {
-  const core = new RaftCore({ id: 1, peers: 3, electionTicks: 10, maxElectionTicks: 20, heartbeatTicks: 2, rng: createRng(5) });
-  const { driver, events, release } = harness(core);
-  driver.start();
-  try {
-    driver.receive({
-      type: MsgType.AppendEntries, term: 1, from: 0, to: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [entry(1, 1), entry(2, 1)], leaderCommit: 1, round: 1,
-    });
+test('entries held for the transaction are applied before a snapshot that follows them', () =>
+  onFollower(async (h) => {
+    const { driver, events, release } = h;
+    driver.receive(append(0, [entry(1, 1), entry(2, 1)], 1));
     driver.flushNow();
     driver.receive({ type: MsgType.InstallSnapshot, term: 1, from: 0, to: 1, lastIncludedIndex: 10, lastIncludedTerm: 1, offset: 0, total: 1, data: new Uint8Array([9]) });
     driver.flushNow();
@@ -148,10 +140,7 @@ test('entries held for the transaction are applied before a snapshot that follow
     assert.deepEqual(order.slice(0, 3), ['write 1,2', 'apply 1', 'snapshot 10'], 'the sink sees the log in order');
     release();
     await sleep(5);
-  } finally {
-    driver.stop();
-  }
-});
+  }));
 
 test('a leader posts its AppendEntries before it starts its own write of the same entries', async () => {
   const core = makeCore({ id: 0, peers: 3 });
