@@ -295,13 +295,9 @@ export class Reader {
   value(): Value {
     const n = this.uint();
     if (n > this.end - this.pos) throw new CodecError('truncated');
-    if (n === 0) throw new CodecError('empty stored value');
     const at = this.pos;
     this.pos += n;
-    const tag = this.buf[at];
-    if (tag === ValueTag.String) return this.buf.toString('utf8', at + 1, at + n);
-    if (tag === ValueTag.Bytes) return new Uint8Array(this.buf.subarray(at + 1, at + n));
-    throw new CodecError(`unknown value tag ${String(tag)}`);
+    return valueAt(this.buf, at, at + n);
   }
 }
 
@@ -326,10 +322,15 @@ export function encodeValue(v: Value): Uint8Array {
 
 /** The value a stored form holds; bytes are copied (the caller owns them). */
 export function decodeValue(stored: Uint8Array): Value {
-  if (stored.length === 0) throw new CodecError('empty stored value');
-  const tag = stored[0];
-  if (tag === ValueTag.String) return Buffer.from(stored.buffer, stored.byteOffset + 1, stored.length - 1).toString('utf8');
-  if (tag === ValueTag.Bytes) return new Uint8Array(stored.subarray(1)); // a plain copy, never a view
+  return valueAt(Buffer.from(stored.buffer, stored.byteOffset, stored.length), 0, stored.length);
+}
+
+/** The value whose stored form is buf[start, end); bytes are copied, never a view. */
+function valueAt(buf: Buffer, start: number, end: number): Value {
+  if (end <= start) throw new CodecError('empty stored value');
+  const tag = buf[start];
+  if (tag === ValueTag.String) return buf.toString('utf8', start + 1, end);
+  if (tag === ValueTag.Bytes) return new Uint8Array(buf.subarray(start + 1, end));
   throw new CodecError(`unknown value tag ${String(tag)}`);
 }
 

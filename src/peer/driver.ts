@@ -170,7 +170,6 @@ export class PeerDriver {
   private nextReadCtx = 1;
   /** Committed entries waiting for the turn's storage transaction to close (see drain), in order. */
   private readonly held: (readonly Entry[])[] = [];
-  private heldScheduled = false;
   /** The profiler's stage timestamps (PeerControl.startStages), or null: off. */
   stages: StageProbe | null = null;
   /** Invalid inbound messages, by reason (they are dropped; the core never sees them). */
@@ -498,26 +497,19 @@ export class PeerDriver {
   }
 
   private hold(committed: readonly Entry[]): void {
-    this.held.push(committed);
-    if (this.heldScheduled) return;
-    this.heldScheduled = true;
-    setImmediate(this.applyHeldLater);
+    // The first held batch schedules the apply; later ones join it.
+    if (this.held.push(committed) === 1) setImmediate(this.applyHeld);
   }
 
-  private readonly applyHeldLater = (): void => {
-    this.heldScheduled = false;
-    this.applyHeld();
-  };
-
   /** Applies the held entries now, oldest first (nothing once stopped: the log replays them). */
-  private applyHeld(): void {
+  private readonly applyHeld = (): void => {
     if (this.stopped) {
       this.held.length = 0;
       return;
     }
     // One at a time off the front: the sink may call back into the driver while applying.
     while (this.held.length > 0) this.sink.entries(this.held.shift()!);
-  }
+  };
 
   private durable(seq: number, after: readonly Message[]): void {
     if (this.stopped) return;
