@@ -12,7 +12,9 @@
  * counted for the current one.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { join } from 'node:path';
 import { open } from 'lmdb';
+import { FileReserve } from '../src/storage/file-reserve.js';
 
 export interface QuorumPeerData {
   readonly role: 'leader' | 'follower';
@@ -27,7 +29,17 @@ export interface QuorumPeerData {
 
 const d = workerData as QuorumPeerData;
 const db = open<Uint8Array, number>({ path: d.path, overlappingSync: false, noSync: false, encoding: 'binary' });
+// The store keeps zeroed space ahead of LMDB's pages (src/storage/file-reserve.ts) so durable
+// commits do not grow the file; the skeleton does too, or its rounds would be the slower ones.
+const reserve = FileReserve.open(db, join(d.path, 'data.mdb'));
 let key = 1;
+let issued = 0;
+const put = (batch: Uint8Array): Promise<boolean> => {
+  const p = db.put(key++, batch);
+  issued += batch.length;
+  reserve?.onWrite(issued);
+  return p;
+};
 
 const roundOf = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
 
@@ -51,12 +63,12 @@ if (d.role === 'leader') {
       p.postMessage(copy, [copy.buffer]);
     }
     const round = current;
-    db.put(key++, batch).then(() => oneDurable(round), fail);
+    put(batch).then(() => oneDurable(round), fail);
   });
 } else {
   const leader = d.peers[0]!;
   leader.on('message', (batch: Uint8Array) => {
-    db.put(key++, batch).then(() => {
+    put(batch).then(() => {
       const ack = batch.slice(0, 4);
       leader.postMessage(ack, [ack.buffer]);
     }, fail);
@@ -70,6 +82,10 @@ function fail(err: unknown): void {
 
 // 'close' from the driver: close the environment, then say so (the driver terminates us after).
 parentPort!.once('message', () => {
-  void db.close().then(() => parentPort!.postMessage('closed'), () => parentPort!.postMessage('closed'));
+  const closed = (): void => {
+    reserve?.close();
+    parentPort!.postMessage('closed');
+  };
+  void db.close().then(closed, closed);
 });
 parentPort!.postMessage('ready');

@@ -108,6 +108,7 @@
 import { existsSync, readdirSync, statSync, openSync, readSync, closeSync, unlinkSync } from 'node:fs';
 import { resolve as resolvePath, join } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { FileReserve } from './file-reserve.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Entry, EntryKind, HardState, LogIndex, Snapshot, SnapshotMeta } from '../core/types.js';
 import {
@@ -150,6 +151,11 @@ export interface LmdbLogStoreOptions {
   readonly sync?: boolean;
   /** Initial LMDB map size in bytes (default 256 MiB); LMDB grows it when full. */
   readonly mapSize?: number;
+  /**
+   * true (default): keep zero-filled space allocated past the data file's end, so durable
+   * commits do not grow the file (see FileReserve). Ignored with `sync: false`.
+   */
+  readonly reserve?: boolean;
 }
 
 /** The lmdb-js settings in effect, as lmdb-js resolved them after open. */
@@ -238,6 +244,10 @@ export class LmdbLogStore implements LogStore {
   private closed = false;
   private crashed = false;
   private closing: Promise<void> | null = null;
+  /** Zeroed space ahead of LMDB's pages (durable stores only). */
+  private reserve: FileReserve | null = null;
+  /** Bytes of values issued to LMDB so far (the reserve's hint of how fast the file grows). */
+  private issuedBytes = 0;
 
   private constructor(init: {
     path: string;
@@ -309,6 +319,8 @@ export class LmdbLogStore implements LogStore {
       if (d.overlappingSync || d.noSync === sync || !d.eventTurnBatching) {
         throw new StorageError('io', `${where}: lmdb-js did not apply the durability settings (${JSON.stringify(d)}); is this directory open elsewhere in this process?`);
       }
+      // Without fsync, growing the file costs a commit nothing: reserve only for durable stores.
+      if (sync && options.reserve !== false) store.reserve = FileReserve.open(root, join(path, 'data.mdb'));
       return store;
     } catch (err) {
       openPaths.delete(path);
@@ -408,7 +420,7 @@ export class LmdbLogStore implements LogStore {
         if (batch.hardState !== null) p = this.meta.put(KEY_HARD_STATE, encodeHardState(batch.hardState));
         if (batch.snapshot !== null) p = this.putSnapshot(batch.snapshot);
         if (batch.entries.length > 0) p = this.putEntries(batch.entries);
-        for (const op of auxOps) p = issueAux(op);
+        for (const op of auxOps) p = this.issueAux(op);
         return p;
       };
     });
@@ -422,7 +434,7 @@ export class LmdbLogStore implements LogStore {
       return () => {
         this.opened = null;
         let p = this.putSnapshot(snapshot);
-        for (const op of auxOps) p = issueAux(op);
+        for (const op of auxOps) p = this.issueAux(op);
         return p;
       };
     });
@@ -433,7 +445,7 @@ export class LmdbLogStore implements LogStore {
       const auxOps = this.stageAux(aux);
       return () => {
         let p: Promise<unknown> | undefined;
-        for (const op of auxOps) p = issueAux(op);
+        for (const op of auxOps) p = this.issueAux(op);
         return p;
       };
     });
@@ -532,6 +544,7 @@ export class LmdbLogStore implements LogStore {
     try {
       await this.root.close();
     } finally {
+      this.reserve?.close();
       openPaths.delete(this.path);
     }
   }
@@ -584,7 +597,10 @@ export class LmdbLogStore implements LogStore {
     // Each write settles after the one before it, even when they share a transaction (and so a
     // commit promise) or this one wrote nothing: resolutions come in issue order.
     const prev = this.lastWrite;
-    if (p !== undefined) this.lastIssued = p;
+    if (p !== undefined) {
+      this.lastIssued = p;
+      this.reserve?.onWrite(this.issuedBytes);
+    }
     const w =
       p === undefined
         ? prev.then(() => (this.crashed ? NEVER : undefined))
@@ -610,6 +626,7 @@ export class LmdbLogStore implements LogStore {
     this.lastIndex = Math.max(this.lastIndex, s.index);
     this.dropCoveredSegments();
     const size = s.data.length;
+    this.issuedBytes += size;
     const chunks = Math.ceil(size / SNAPSHOT_CHUNK_BYTES);
     for (let k = 0; k < chunks; k++) {
       this.snap.put(k, s.data.subarray(k * SNAPSHOT_CHUNK_BYTES, Math.min(size, (k + 1) * SNAPSHOT_CHUNK_BYTES)) as Buffer);
@@ -667,6 +684,7 @@ export class LmdbLogStore implements LogStore {
         this.bytes += len + ENTRY_OVERHEAD_BYTES;
       }
       const key = entries[k]!.index;
+      this.issuedBytes += size;
       p = log.put(key, buf);
       segments.push(key);
       k = j;
@@ -714,6 +732,13 @@ export class LmdbLogStore implements LogStore {
     if (prev === undefined) return !mustCover;
     decodeSegment(this.where, prevKey, prev, from, hi, out);
     return true;
+  }
+
+  private issueAux(op: LmdbAuxOp): Promise<unknown> {
+    if (op.op === 'remove') return op.db.remove(op.key);
+    if (op.op === 'clear') return op.db.clearAsync();
+    this.issuedBytes += op.key.length + op.value.length;
+    return op.db.put(op.key, op.value as Buffer);
   }
 
   private stageAux(aux: AuxWrites | undefined): LmdbAuxOp[] {
@@ -791,11 +816,6 @@ class LmdbAuxTable implements AuxTable {
   }
 }
 
-function issueAux(op: LmdbAuxOp): Promise<unknown> {
-  if (op.op === 'put') return op.db.put(op.key, op.value as Buffer);
-  if (op.op === 'remove') return op.db.remove(op.key);
-  return op.db.clearAsync();
-}
 
 function noop(): void {}
 
