@@ -216,23 +216,37 @@ export class KvService implements PeerService {
   // ------------------------------------------------------------------------------ apply side
 
   apply(entries: readonly Entry[]): void {
-    let results: Map<number, Result> | null = null;
-    const observe = this.pending.size > 0 ? (index: number, _term: number, result: Result) => (results ??= new Map()).set(index, result) : null;
-    this.sm.apply(entries, observe);
-    if (this.pending.size > 0) {
+    const waiting = this.pending.size > 0;
+    this.sm.apply(entries, waiting ? this.answerWrite : null);
+    if (waiting && this.pending.size > 0) {
+      // Entries that carried no write of ours in this term (a no-op, a clock, another leader's
+      // entry, one that failed to decode) leave their waiters here: the client retries.
       for (const e of entries) {
         const w = this.pending.get(e.index);
         if (w === undefined) continue;
         this.pending.delete(e.index);
-        const r = e.term === w.term ? (results as Map<number, Result> | null)?.get(e.index) : undefined;
-        if (r === undefined) retry(w);
-        else w.conn.reply((out) => out.u8(Res.Write).uint(w.reqId).u8(r));
+        retry(w);
       }
     }
     this.runReadWaiters();
     this.maybeCompact(entries);
     this.flushReplies();
   }
+
+  /** The state machine's observer: answers the write applied at `index`, if this peer proposed it then. */
+  private readonly answerWrite = (index: number, term: number, result: Result): void => {
+    const w = this.pending.get(index);
+    if (w === undefined || w.term !== term) return; // another term's entry took the index: retried above
+    this.pending.delete(index);
+    const out = w.conn.replyWriter();
+    if (out === null) {
+      w.conn.reply((o) => o.u8(Res.Write).uint(w.reqId).u8(result));
+      return;
+    }
+    const at = out.reserveLength();
+    out.u8(Res.Write).uint(w.reqId).u8(result);
+    out.patchLength(at);
+  };
 
   /** The applied state not yet stored rides in the peer's next log write (see KvStateMachine.takeAux). */
   takeAux(): PiggybackAux | null {

@@ -276,37 +276,38 @@ export class KvStateMachine {
       this.sessions.set(cmd.clientId, s);
     }
     s.lastActive = this.clock;
-    if (cmd.ackedBelow > s.ackedBelow) {
-      s.ackedBelow = cmd.ackedBelow;
-      for (const seq of s.results.keys()) if (seq < s.ackedBelow) s.results.delete(seq);
+    const forget = cmd.ackedBelow > s.ackedBelow;
+    if (forget) s.ackedBelow = cmd.ackedBelow;
+    let result: Result;
+    if (cmd.seq < s.ackedBelow) result = Result.Stale;
+    else {
+      const kept = s.results.get(cmd.seq);
+      if (kept !== undefined) result = kept;
+      else {
+        result = this.execute(cmd, changes, ver);
+        s.results.set(cmd.seq, result);
+      }
     }
-    if (cmd.seq < s.ackedBelow) return Result.Stale;
-    const kept = s.results.get(cmd.seq);
-    if (kept !== undefined) return kept;
-    const result = this.execute(cmd, changes, ver);
-    s.results.set(cmd.seq, result);
+    // Forgotten after the new result is in, not before: a client with one write at a time
+    // would otherwise empty its map on every write, and V8 reallocates a Map that empties.
+    if (forget) s.results.forEach(forgetAcked, s);
     return result;
   }
 
   private execute(cmd: WriteCommand, changes: Map<string, Uint8Array | null>, ver: number): Result {
     const keyBytes = Buffer.byteLength(cmd.key, 'utf8');
     if (keyBytes === 0 || keyBytes > MAX_KEY_BYTES) return Result.TooLarge;
-    const set = (v: Uint8Array | null): void => {
-      changes.set(cmd.key, v);
-      this.overlay.set(cmd.key, { value: v, ver });
-      this.cache.update(cmd.key, v);
-    };
     switch (cmd.op) {
       case Op.Put:
         if (cmd.value!.length - 1 > MAX_STORED_VALUE_BYTES) return Result.TooLarge;
-        set(cmd.value);
+        this.set(changes, cmd.key, cmd.value, ver);
         return Result.Ok;
       case Op.Append: {
         const piece = cmd.value!;
         const cur = this.read(cmd.key);
         if (cur === undefined) {
           if (piece.length - 1 > MAX_STORED_VALUE_BYTES) return Result.TooLarge;
-          set(piece);
+          this.set(changes, cmd.key, piece, ver);
           return Result.Ok;
         }
         if (cur[0] !== piece[0]) return Result.TypeMismatch;
@@ -314,12 +315,12 @@ export class KvStateMachine {
         const next = new Uint8Array(cur.length + piece.length - 1);
         next.set(cur, 0);
         next.set(piece.subarray(1), cur.length);
-        set(next);
+        this.set(changes, cmd.key, next, ver);
         return Result.Ok;
       }
       case Op.Delete: {
         const existed = this.read(cmd.key) !== undefined;
-        if (existed) set(null);
+        if (existed) this.set(changes, cmd.key, null, ver);
         return existed ? Result.True : Result.False;
       }
       case Op.Cas: {
@@ -327,12 +328,19 @@ export class KvStateMachine {
         const matches = cmd.expected === null ? cur === undefined : cur !== undefined && compareBytes(cur, cmd.expected) === 0;
         if (!matches) return Result.False;
         if (cmd.value!.length - 1 > MAX_STORED_VALUE_BYTES) return Result.TooLarge;
-        set(cmd.value);
+        this.set(changes, cmd.key, cmd.value, ver);
         return Result.True;
       }
       default:
         return unreachable(cmd.op);
     }
+  }
+
+  /** One applied change: into the next flush, the overlay reads see, and the read cache. */
+  private set(changes: Map<string, Uint8Array | null>, key: string, v: Uint8Array | null, ver: number): void {
+    changes.set(key, v);
+    this.overlay.set(key, { value: v, ver });
+    this.cache.update(key, v);
   }
 
   private maybeSweep(touched: Set<number>, removed: Set<number>): void {
@@ -529,6 +537,11 @@ export class KvStateMachine {
 }
 
 // ------------------------------------------------------------------------------ sessions
+
+/** Map.forEach callback (with the session as `this`): drops a result its client has acknowledged. */
+function forgetAcked(this: Session, _r: Result, seq: number): void {
+  if (seq < this.ackedBelow) this.results.delete(seq);
+}
 
 function writeSession(w: Writer, s: Session): void {
   w.uint(s.lastActive).uint(s.ackedBelow).uint(s.results.size);
