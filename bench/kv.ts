@@ -126,7 +126,7 @@ export async function kvFigures(kv: KvModule, scratch: Scratch, plan: KvPlan): P
   if (specs.length === 0) return out;
   const value = new Uint8Array(VALUE_BYTES).fill(7);
   const keys = Array.from({ length: KEYS }, (_, k) => `key-${String(k).padStart(KEY_CHARS - 4, '0')}`);
-  const base = (x: KvSpec) => ({ id: x.id, op: x.op, consistency: x.consistency, peers: p, size: VALUE_BYTES, clients: x.clients, outstanding: x.outstanding });
+  const base = (x: KvSpec) => ({ id: x.id, op: x.op, consistency: x.consistency, peers: p, size: VALUE_BYTES, clients: x.clients, outstanding: x.outstanding, warmupSeconds: plan.warmupMs / 1000 });
   const failed = (x: KvSpec, err: unknown): KvFigure => ({ ...base(x), opsPerSec: Number.NaN, operations: 0, seconds: 0, dist: null, sketch: [], bound: null, error: message(err) });
 
   let store: KvStore | null = null;

@@ -389,6 +389,7 @@ export function renderText(r: BenchReport): string {
   else if (r.kv.length > 0) {
     out.push(
       '\nKey-value store (openStore(), durable, 64-byte values over 1,024 keys that exist; each client one operation at a time;' +
+        `\n  each figure measured after ${r.kv[0]!.warmupSeconds} s of the same load, while V8 compiles the store's hot path;` +
         '\n  1 client: p50 against the floor of one operation; more in flight: ops/s against (operations in flight / that floor), or a batch limit)',
     );
     const rows: string[][] = [['operation', 'consistency', 'peers', 'clients', 'ops/s', 'p50', 'p90', 'p99', 'bound', 'ratio', 'bound is']];

@@ -117,6 +117,8 @@ export interface KvFigure {
   readonly clients: number;
   /** Operations in flight in all: one per client, or (the pipelined put figure) what one client keeps in flight. */
   readonly outstanding: number;
+  /** Seconds the clients ran before the measured run began (V8 compiles the hot path meanwhile). */
+  readonly warmupSeconds: number;
   /** Operations answered per second over the measured run. */
   readonly opsPerSec: number;
   readonly operations: number;

@@ -424,7 +424,7 @@ export class KvService implements PeerService {
       notLeader(conn, reqId, st.leaderId);
       return;
     }
-    this.proposals.push(new Uint8Array(cmd)); // a compact copy, not a view of the whole batch
+    this.proposals.push(cmd); // a view of the client's batch until endOfTurn packs the turn's writes
     this.proposalWaiters.push({ conn, reqId });
     this.scheduleTurn();
   }
@@ -518,7 +518,7 @@ export class KvService implements PeerService {
     this.turnScheduled = false;
     if (this.closed) return;
     if (this.proposals.length > 0) {
-      const proposals = this.proposals;
+      const proposals = packed(this.proposals);
       const waiters = this.proposalWaiters;
       this.proposals = [];
       this.proposalWaiters = [];
@@ -633,6 +633,25 @@ export class KvService implements PeerService {
 
 function notLeader(conn: Conn, reqId: number, hint: number): void {
   conn.reply((w) => w.u8(Res.NotLeader).uint(reqId).uint(hint + 1));
+}
+
+/**
+ * The commands copied into one buffer, as views of it. The log keeps them until compaction:
+ * views of the clients' batches would keep those whole, and a copy each would cost every
+ * command an ArrayBuffer of its own (V8 tracks each, at every scavenge, until it is freed).
+ */
+function packed(cmds: Uint8Array[]): Uint8Array[] {
+  let total = 0;
+  for (let k = 0; k < cmds.length; k++) total += cmds[k]!.length;
+  const slab = new Uint8Array(total);
+  let at = 0;
+  for (let k = 0; k < cmds.length; k++) {
+    const c = cmds[k]!;
+    slab.set(c, at);
+    cmds[k] = slab.subarray(at, at + c.length);
+    at += c.length;
+  }
+  return cmds;
 }
 
 function retry(w: Waiter): void {

@@ -8,7 +8,7 @@ import { putsAgainstLog } from '../../bench/report.js';
 import type { KvFigure, ThroughputFigure } from '../../bench/types.js';
 
 function put(clients: number, opsPerSec: number, extra: Partial<KvFigure> = {}): KvFigure {
-  return { id: `kv/put/3p/${clients}c`, op: 'put', consistency: null, peers: 3, size: 64, clients, outstanding: clients, opsPerSec, operations: 1, seconds: 1, dist: null, sketch: [], bound: null, ...extra };
+  return { id: `kv/put/3p/${clients}c`, op: 'put', consistency: null, peers: 3, size: 64, clients, outstanding: clients, warmupSeconds: 5, opsPerSec, operations: 1, seconds: 1, dist: null, sketch: [], bound: null, ...extra };
 }
 
 function log(outstanding: number, commitsPerSec: number, extra: Partial<ThroughputFigure> = {}): ThroughputFigure {

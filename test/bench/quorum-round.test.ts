@@ -30,7 +30,7 @@ function limits(roundMeanMs: number | null, entries = 64): Limits {
 }
 
 function puts(opsPerSec: number): KvFigure {
-  return { id: 'kv/put/3p/64c', op: 'put', consistency: null, peers: 3, size: 64, clients: 64, outstanding: 64, opsPerSec, operations: 1, seconds: 1, dist: dist(1), sketch: [], bound: null };
+  return { id: 'kv/put/3p/64c', op: 'put', consistency: null, peers: 3, size: 64, clients: 64, outstanding: 64, warmupSeconds: 5, opsPerSec, operations: 1, seconds: 1, dist: dist(1), sketch: [], bound: null };
 }
 
 const putTarget = (l: Limits, f: KvFigure) =>
