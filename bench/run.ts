@@ -34,8 +34,9 @@ interface Settings extends BenchOptions {
   /**
    * The store's figures warm up longer: its hot path is much more JavaScript than the Raft
    * figures', and V8 keeps compiling it for seconds. Measured (64-client puts, rate per second
-   * from open): 18-20k in the first second, 27-30k at 3-5 s, 30-35k from 10 s, with the
-   * process's CPU falling from 145% to 105% as compilation stops.
+   * from open): 18-20k in the first second, 27-30k at 3-5 s, 30-40k from 10 s, with the
+   * process's CPU falling from 145% to 105%; TurboFan finished 198 functions in the first
+   * second, 30-50 a second up to 7 s, 12-17 up to 12 s, then 4-6 (--trace-opt).
    */
   readonly kvWarmupMs: number;
   readonly idleMs: number;
@@ -88,7 +89,7 @@ function settings(argv: readonly string[]): Settings {
     chart: json.replace(/\.json$/i, '') + '.svg',
     limitMs: quick ? 120 : 600,
     warmupMs: quick ? 80 : 400,
-    kvWarmupMs: quick ? 200 : 5000,
+    kvWarmupMs: quick ? 200 : 10000,
     idleMs: quick ? 700 : 3000,
   };
 }
