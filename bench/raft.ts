@@ -149,10 +149,10 @@ export async function throughput(
     const logBytesPerEntry = pump.applied > 0 && bytes1 > bytes0 && compactions() === snapshots0 ? (bytes1 - bytes0) / pump.applied : null;
     completed(bench.tasks[0]!);
     const windows = slices(arrivals, a0, t0, t1, windowMs);
-    return { ...fig, commitsPerSec: ((a1 - a0) * 1000) / (t1 - t0), commits: a1 - a0, seconds: (t1 - t0) / 1000, logBytesPerEntry, windowMs, windows, bound: null };
+    return { ...fig, commitsPerSec: ((a1 - a0) * 1000) / (t1 - t0), commits: a1 - a0, seconds: (t1 - t0) / 1000, logBytesPerEntry, warmupSeconds: warmupMs / 1000, windowMs, windows, bound: null };
   } catch (err) {
     await pump.stop(2000).catch(() => undefined);
-    return { ...fig, commitsPerSec: Number.NaN, commits: 0, seconds: 0, logBytesPerEntry: null, windowMs: 0, windows: null, bound: null, error: message(err), ...interruption(err) };
+    return { ...fig, commitsPerSec: Number.NaN, commits: 0, seconds: 0, logBytesPerEntry: null, warmupSeconds: warmupMs / 1000, windowMs: 0, windows: null, bound: null, error: message(err), ...interruption(err) };
   } finally {
     clearInterval(watchdog);
   }

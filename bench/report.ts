@@ -224,7 +224,8 @@ const dash = (s: string | undefined): string => s ?? '-';
  * (the durable proposeBatch figure of the same run, same peers, 64 B). Every put is one command of
  * that log, so the share tells how much of the gap to a goal is the store's own work and how much
  * the log's. Not a strict ceiling: the store's clients reach the leader over their own port, the
- * bench's proposals through comlink, and the two runs see different moments of the disk.
+ * bench's proposals through comlink, the two runs see different moments of the disk, and the
+ * store's figure warms up longer (its hot path takes V8 about 10 s to compile).
  */
 export function putsAgainstLog(kv: readonly KvFigure[], log: readonly ThroughputFigure[]): string[] {
   const out: string[] = [];
@@ -233,7 +234,7 @@ export function putsAgainstLog(kv: readonly KvFigure[], log: readonly Throughput
     const l = log.find((t) => t.storage === 'lmdb' && t.peers === f.peers && t.size === 64 && t.outstanding === f.outstanding && t.call === 'proposeBatch' && t.error === undefined);
     if (!l) continue;
     out.push(
-      `  puts with ${f.clients} clients: ${int(f.opsPerSec)}/s, ${share(f.opsPerSec / l.commitsPerSec)} of the log alone with ${f.outstanding} commands in flight in this run (${l.id}: ${int(l.commitsPerSec)}/s)`,
+      `  puts with ${f.clients} clients: ${int(f.opsPerSec)}/s, ${share(f.opsPerSec / l.commitsPerSec)} of the log alone with ${f.outstanding} commands in flight in this run (${l.id}: ${int(l.commitsPerSec)}/s; the puts measured after ${f.warmupSeconds} s of warm-up, the log's after ${l.warmupSeconds} s)`,
     );
   }
   return out;

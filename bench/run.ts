@@ -327,7 +327,7 @@ async function main(): Promise<void> {
         const msg = err instanceof Error ? err.message : String(err);
         for (const spec of g.specs) {
           if (!throughputFigs.some((f) => f.id === spec.id)) {
-            throughputFigs.push({ id: spec.id, storage: g.storage, peers: g.peers, size: spec.size, outstanding: spec.outstanding, call: spec.call, commitsPerSec: Number.NaN, commits: 0, seconds: 0, logBytesPerEntry: null, windowMs: 0, windows: null, bound: null, error: msg });
+            throughputFigs.push({ id: spec.id, storage: g.storage, peers: g.peers, size: spec.size, outstanding: spec.outstanding, call: spec.call, commitsPerSec: Number.NaN, commits: 0, seconds: 0, logBytesPerEntry: null, warmupSeconds: 0, windowMs: 0, windows: null, bound: null, error: msg });
           }
         }
         if (g.latencyId && !latencyFigs.some((f) => f.id === g.latencyId)) latencyFigs.push({ id: g.latencyId, storage: g.storage, peers: g.peers, size: 64, dist: null, sketch: [], bound: null, error: msg });

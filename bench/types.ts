@@ -69,6 +69,8 @@ export interface ThroughputFigure extends ElectionRetry {
   readonly seconds: number;
   /** Log bytes the leader keeps per command (its stats().logBytes over the run / commits). */
   readonly logBytesPerEntry: number | null;
+  /** Seconds the proposals ran before the measured run began. */
+  readonly warmupSeconds: number;
   /** The length of the time slices the run is cut into for `windows`, ms. */
   readonly windowMs: number;
   /** Commits/s in each slice of the measured run (a stall shows as slices at 0); p10 added. */

@@ -57,7 +57,7 @@ test('the put figure is held to the quorum round when that is the tightest bound
 test('the log alone with 64 small commands in flight is held to the quorum round too', () => {
   const fig = (size: number, outstanding: number): ThroughputFigure => ({
     id: 'x', storage: 'lmdb', peers: 3, size, outstanding, call: 'proposeBatch', commitsPerSec: 20_000, commits: 1, seconds: 1,
-    logBytesPerEntry: null, windowMs: 40, windows: null, bound: null,
+    logBytesPerEntry: null, warmupSeconds: 0.4, windowMs: 40, windows: null, bound: null,
   });
   const l = { ...limits(1.6), lmdbConcurrent: { 3: { 64: 286_000, 1024: 100_000 } } };
   assert.equal(throughputBound(fig(64, 64), l)!.value, 40_000);
