@@ -6,15 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
-import type { RaftStatus } from '../../src/core/raft.js';
 import type { Entry } from '../../src/core/types.js';
-import type { ServiceContext } from '../../src/peer/service.js';
 import { Op, Reader, Req, Res, Result, Writer, encodeValue, encodeWrite, frame, splitFrames } from '../../src/kv/codec.js';
 import { KvService } from '../../src/kv/service.js';
-import { MemoryLogStore } from '../../src/storage/memory-store.js';
-import { FaultTable } from '../../src/transport/fault-table.js';
-
-const leader: RaftStatus = { id: 0, term: 1, votedFor: 0, role: 'leader', leaderId: 0, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0, snapshotIndex: 0, stableIndex: 0 };
+import { fakeLeaderContext } from './fake-context.js';
 
 interface Harness {
   readonly service: KvService;
@@ -26,25 +21,13 @@ interface Harness {
 
 async function harness(): Promise<Harness> {
   const proposed: Uint8Array[] = [];
-  const ctx: ServiceContext = {
-    id: 0,
-    peers: 3,
-    store: new MemoryLogStore(),
-    faults: new FaultTable(3),
-    options: { clockIntervalMs: 3_600_000 },
-    propose: () => ({ ok: false, reason: 'not-leader', leaderHint: -1 }),
+  const ctx = fakeLeaderContext({
     proposeBatch: (cmds) => {
       const index = proposed.length + 1;
       proposed.push(...cmds.map((c) => c.slice()));
       return { ok: true, index, term: 1 };
     },
-    readIndex: () => Promise.resolve(0),
-    flush: () => undefined,
-    leaseRead: () => ({ ok: false, reason: 'not-leader', leaderHint: 0 }),
-    status: () => leader,
-    snapshot: () => Promise.resolve({ ok: true }),
-    logBytes: () => 0,
-  };
+  });
   const service = new KvService();
   await service.open(ctx);
   const { port1, port2 } = new MessageChannel();

@@ -6,23 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
-import type { RaftStatus } from '../../src/core/raft.js';
 import type { ServiceContext } from '../../src/peer/service.js';
 import { Consistency, Op, Reader, Req, Res, Writer, encodeValue, encodeWrite, frame, isLinearizableRead, splitFrames, type ConsistencyCode } from '../../src/kv/codec.js';
 import { KvService } from '../../src/kv/service.js';
-import { MemoryLogStore } from '../../src/storage/memory-store.js';
-import { FaultTable } from '../../src/transport/fault-table.js';
-
-const leader: RaftStatus = { id: 0, term: 1, votedFor: 0, role: 'leader', leaderId: 0, commitIndex: 0, lastApplied: 0, lastLogIndex: 0, lastLogTerm: 0, snapshotIndex: 0, stableIndex: 0 };
+import { fakeLeaderContext } from './fake-context.js';
 
 function fakeContext(events: string[]): ServiceContext {
-  return {
-    id: 0,
-    peers: 3,
-    store: new MemoryLogStore(),
-    faults: new FaultTable(3),
-    options: { clockIntervalMs: 3_600_000 },
-    propose: () => ({ ok: false, reason: 'not-leader', leaderHint: -1 }),
+  return fakeLeaderContext({
     proposeBatch: (cmds) => {
       events.push(`proposeBatch ${cmds.length}`);
       return { ok: true, index: 1, term: 1 };
@@ -32,11 +22,7 @@ function fakeContext(events: string[]): ServiceContext {
       return Promise.resolve(0);
     },
     flush: () => void events.push('flush'),
-    leaseRead: () => ({ ok: false, reason: 'not-leader', leaderHint: 0 }),
-    status: () => leader,
-    snapshot: () => Promise.resolve({ ok: true }),
-    logBytes: () => 0,
-  };
+  });
 }
 
 const get = (reqId: number, key: string, consistency: ConsistencyCode) => (w: Writer) => w.u8(Req.Get).uint(reqId).u8(consistency).str(key);
