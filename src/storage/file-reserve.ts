@@ -137,7 +137,11 @@ export class FileReserve {
     }
   }
 
-  /** Zero-fills as planned, with the write lock held. Any failure ends the reserve for good. */
+  /**
+   * Zero-fills as planned, with the write lock held. It plans again rather than trusting
+   * onWrite's look: writes committed between the two may have moved the file's end, and only
+   * what is read under the lock is safe to write past. Any failure ends the reserve for good.
+   */
   private fill(step: number): void {
     const fd = this.fd;
     if (fd === null) return;

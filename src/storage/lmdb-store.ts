@@ -816,7 +816,6 @@ class LmdbAuxTable implements AuxTable {
   }
 }
 
-
 function noop(): void {}
 
 /** What a crashed store's pending writes resolve to: nothing, ever. */

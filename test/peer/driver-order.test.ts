@@ -74,22 +74,24 @@ async function onFollower(body: (h: Harness) => Promise<void>): Promise<void> {
   }
 }
 
-/** Entries 1 and 2 written and durable on the follower, not yet known committed; events cleared. */
-async function withTwoDurable(h: Harness): Promise<void> {
+/**
+ * Entries 1 and 2 written and durable on the follower, events cleared; then entries 3 and 4
+ * arrive with the news that 1 and 2 are committed, and the follower handles them.
+ */
+async function newEntriesWithCommitNews(h: Harness): Promise<void> {
   h.driver.receive(append(0, [entry(1, 1), entry(2, 1)], 0));
   await sleep(5);
   h.release();
   await sleep(5);
   h.events.length = 0;
+  h.driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
+  await sleep(5);
 }
 
 test("a follower starts writing new entries before it applies the committed ones that came with them", () =>
   onFollower(async (h) => {
-    const { driver, events, release } = h;
-    await withTwoDurable(h);
-    // Entries 3 and 4 arrive with the news that 1 and 2 (already durable here) are committed.
-    driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
-    await sleep(5);
+    const { events, release } = h;
+    await newEntriesWithCommitNews(h);
     const write = events.indexOf('write 3,4');
     const apply = events.indexOf('apply 1,2');
     assert.ok(write >= 0, `the new entries were written: ${events.join(' | ')}`);
@@ -101,9 +103,7 @@ test("a follower starts writing new entries before it applies the committed ones
 test("a follower applies the committed entries that came with new ones only after its write's transaction closes", () =>
   onFollower(async (h) => {
     const { driver, events, release } = h;
-    await withTwoDurable(h);
-    driver.receive(append(2, [entry(3, 1), entry(4, 1)], 2));
-    await sleep(5);
+    await newEntriesWithCommitNews(h);
     assert.deepEqual(storageAndApply(events), ['write 3,4', 'transaction closes', 'apply 1,2'], 'the apply waits for the commit to start');
     release();
     await sleep(5);
