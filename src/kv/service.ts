@@ -217,7 +217,9 @@ export class KvService implements PeerService {
 
   apply(entries: readonly Entry[]): void {
     const waiting = this.pending.size > 0;
-    this.sm.apply(entries, waiting ? this.answerWrite : null);
+    // The replies leave as soon as the results are known, before the puts' data is applied
+    // (KvStateMachine.apply): the clients' next calls are made while this peer finishes applying.
+    this.sm.apply(entries, waiting ? this.answerWrite : null, waiting ? this.repliesDecided : null);
     if (waiting && this.pending.size > 0) {
       // Entries that carried no write of ours in this term (a no-op, a clock, another leader's
       // entry, one that failed to decode) leave their waiters here: the client retries.
@@ -232,6 +234,8 @@ export class KvService implements PeerService {
     this.maybeCompact(entries);
     this.flushReplies();
   }
+
+  private readonly repliesDecided = (): void => this.flushReplies();
 
   /** The state machine's observer: answers the write applied at `index`, if this peer proposed it then. */
   private readonly answerWrite = (index: number, term: number, result: Result): void => {
