@@ -533,7 +533,7 @@ export class KvClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.write('put', { op: Op.Put, key, value }).then(noop);
+    return this.write('put', { op: Op.Put, key, value }, noop);
   }
 
   /** Appends `value` to `key`'s value (a missing key counts as empty). Same type as the stored value. */
@@ -544,7 +544,7 @@ export class KvClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.write('append', { op: Op.Append, key, value }).then(noop);
+    return this.write('append', { op: Op.Append, key, value }, noop);
   }
 
   /** Removes `key`; resolves whether it existed. */
@@ -554,7 +554,7 @@ export class KvClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.write('delete', { op: Op.Delete, key }).then(isTrue);
+    return this.write('delete', { op: Op.Delete, key }, isTrue);
   }
 
   /**
@@ -569,7 +569,7 @@ export class KvClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.write('cas', { op: Op.Cas, key, value: next, expected }).then(isTrue);
+    return this.write('cas', { op: Op.Cas, key, value: next, expected }, isTrue);
   }
 
   /** The value of `key` (a string or a Uint8Array, as it was put), or undefined. */
@@ -610,33 +610,36 @@ export class KvClient {
     }
   }
 
-  private async write(name: string, req: WriteRequest): Promise<Result> {
-    if (this.rpc.isClosed) throw new StoreClosedError(`${name}(${show(req.key)})`);
-    while (this.open.size >= MAX_INFLIGHT_WRITES) await new Promise<void>((r) => this.waiting.push(r));
+  /**
+   * Runs a write under this client's session and resolves with `answer(result)`. Not an async
+   * function, and the answer is mapped in the same reaction that takes the reply: two promise
+   * reactions fewer per write than an async write() awaited and then mapped by a .then(). With
+   * 64 clients, the main thread's work between a reply batch and the next request batch is on
+   * every round of the log.
+   */
+  private write<T>(name: string, req: WriteRequest, answer: (r: Result) => T): Promise<T> {
+    if (this.rpc.isClosed) return Promise.reject(new StoreClosedError(`${name}(${show(req.key)})`));
+    if (this.open.size >= MAX_INFLIGHT_WRITES) {
+      return new Promise<void>((r) => this.waiting.push(r)).then(() => this.write(name, req, answer));
+    }
     const seq = ++this.seq;
     this.open.add(seq);
-    let result: Result;
-    try {
-      result = await this.rpc.run<Result>(new WriteOp(name, this, seq, req));
-    } finally {
-      // Answered, or given up on: either way this seq's result is no longer needed.
-      this.open.delete(seq);
-      this.waiting.shift()?.();
-    }
-    switch (result) {
-      case Result.Ok:
-      case Result.True:
-      case Result.False:
-        return result;
-      case Result.TypeMismatch:
-        throw new TypeMismatchError(req.key);
-      case Result.TooLarge:
-        throw new SizeLimitError('value', MAX_STORED_VALUE_BYTES + 1, MAX_STORED_VALUE_BYTES, `${name}(${show(req.key)}): the value would grow past ${MAX_STORED_VALUE_BYTES} bytes, the largest the store keeps; nothing was written`);
-      case Result.SessionExpired:
-        throw new SessionExpiredError(`${name}(${show(req.key)})`);
-      default:
-        throw new Error(`${name}(${show(req.key)}): unexpected result ${String(result)} (a bug in raftwork)`);
-    }
+    return this.rpc.run<Result>(new WriteOp(name, this, seq, req)).then(
+      (result) => {
+        this.release(seq);
+        return answer(checked(name, req.key, result));
+      },
+      (err: unknown) => {
+        this.release(seq);
+        throw err;
+      },
+    );
+  }
+
+  /** Answered, or given up on: either way this seq's result is no longer needed. */
+  private release(seq: number): void {
+    this.open.delete(seq);
+    this.waiting.shift()?.();
   }
 
   /** @internal The lowest seq still waiting for an answer (results below it may be forgotten). */
@@ -666,6 +669,24 @@ export class KvClient {
 }
 
 function noop(): void {}
+
+/** A write's result, or the error it stands for. */
+function checked(name: string, key: string, result: Result): Result {
+  switch (result) {
+    case Result.Ok:
+    case Result.True:
+    case Result.False:
+      return result;
+    case Result.TypeMismatch:
+      throw new TypeMismatchError(key);
+    case Result.TooLarge:
+      throw new SizeLimitError('value', MAX_STORED_VALUE_BYTES + 1, MAX_STORED_VALUE_BYTES, `${name}(${show(key)}): the value would grow past ${MAX_STORED_VALUE_BYTES} bytes, the largest the store keeps; nothing was written`);
+    case Result.SessionExpired:
+      throw new SessionExpiredError(`${name}(${show(key)})`);
+    default:
+      throw new Error(`${name}(${show(key)}): unexpected result ${String(result)} (a bug in raftwork)`);
+  }
+}
 
 function isTrue(r: Result): boolean {
   return r === Result.True;
