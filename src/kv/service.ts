@@ -540,6 +540,9 @@ export class KvService implements PeerService {
           const w = waiters[k];
           if (w) this.pending.set(r.index + k, { conn: w.conn, reqId: w.reqId, term: r.term });
         }
+        // The appends leave and the write starts now, not at the driver's immediate a loop
+        // iteration later.
+        this.ctx.flush();
       } else {
         const hint = r.reason === 'not-leader' ? r.leaderHint : -1;
         for (const w of waiters) if (w) notLeader(w.conn, w.reqId, hint);

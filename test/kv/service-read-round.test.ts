@@ -1,7 +1,7 @@
 /**
  * The leader's KV service starts the ReadIndex round of a batch's linearizable reads before it
  * decodes the batch, and sends it at once, so the round trip to the followers overlaps the
- * decoding. Run against a fake ServiceContext on the memory store: no workers, no Raft.
+ * decoding; the batch's writes, once proposed, are sent at once as well. Run against a fake ServiceContext on the memory store: no workers, no Raft.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,14 +60,15 @@ test("a batch's linearizable reads start their round before its writes are propo
   const events: string[] = [];
   const got = await exchange(events, [put(1, 'a'), get(2, 'a', Consistency.Linearizable), get(3, 'b', Consistency.Linearizable)], 2);
   // (the first batch a leader proposes also carries a CLOCK entry: 2 commands)
-  assert.deepEqual(events, ['readIndex', 'flush', 'proposeBatch 2'], 'one round, sent at once, before the write is even proposed');
+  // The proposal is sent at once too (its flush), not at the driver's immediate.
+  assert.deepEqual(events, ['readIndex', 'flush', 'proposeBatch 2', 'flush'], 'one round, sent at once, before the write is even proposed');
   assert.deepEqual(got, [Res.Get, Res.Get], 'both reads answered by that round');
 });
 
 test('a batch with no linearizable read starts no round', async () => {
   const events: string[] = [];
   await exchange(events, [put(1, 'a'), get(2, 'a', Consistency.Stale)], 1);
-  assert.deepEqual(events, ['proposeBatch 2']);
+  assert.deepEqual(events, ['proposeBatch 2', 'flush'], 'no round; the proposal is sent at once');
 });
 
 test('a linearizable read is told apart from other requests by its first bytes', () => {
