@@ -386,20 +386,78 @@ export function encodeClock(ms: number, timeoutMs: number): Uint8Array {
   return new Writer(24).u8(Op.Clock).uint(ms).uint(timeoutMs).finish();
 }
 
+/**
+ * A log command, decoded (and checked: CodecError when malformed). The key is decoded straight
+ * from `data` and the values are views of it, without the Reader's Buffer view: every peer
+ * decodes every command it applies, and a leader also each one it receives, so this is on every
+ * round twice (~0.35 us a put against ~0.8 us through a Reader, measured on this VM).
+ */
 export function decodeCommand(data: Uint8Array): Command {
-  const r = new Reader(data);
-  const op = r.u8();
-  if (op === Op.Clock) return { op, ms: r.uint(), timeoutMs: r.uint() };
-  if (op !== Op.Put && op !== Op.Append && op !== Op.Delete && op !== Op.Cas) throw new CodecError(`unknown command ${op}`);
-  const clientId = r.uint();
-  const seq = r.uint();
-  const ackedBelow = r.uint();
-  const key = r.str();
-  let expected: Uint8Array | null = null;
-  if (op === Op.Cas && r.u8() === 1) expected = checkStored(r.bytes());
-  const value = op === Op.Delete ? null : checkStored(r.bytes());
-  if (!r.done) throw new CodecError('trailing bytes in command');
-  return { op, clientId, seq, ackedBelow, key, value, expected };
+  cmdData = data;
+  cmdPos = 0;
+  try {
+    const op = cmdU8();
+    if (op === Op.Clock) {
+      const ms = cmdUint();
+      return { op, ms, timeoutMs: cmdUint() };
+    }
+    if (op !== Op.Put && op !== Op.Append && op !== Op.Delete && op !== Op.Cas) throw new CodecError(`unknown command ${op}`);
+    const clientId = cmdUint();
+    const seq = cmdUint();
+    const ackedBelow = cmdUint();
+    const keyBytes = cmdUint();
+    if (keyBytes > data.length - cmdPos) throw new CodecError('truncated');
+    const key = utf8(data, cmdPos, cmdPos + keyBytes);
+    cmdPos += keyBytes;
+    let expected: Uint8Array | null = null;
+    if (op === Op.Cas && cmdU8() === 1) expected = checkStored(cmdBytes());
+    const value = op === Op.Delete ? null : checkStored(cmdBytes());
+    if (cmdPos !== data.length) throw new CodecError('trailing bytes in command');
+    return { op, clientId, seq, ackedBelow, key, value, expected };
+  } finally {
+    cmdData = NO_BYTES;
+  }
+}
+
+/** decodeCommand's cursor, shared: decoding is synchronous and never nested. */
+const NO_BYTES = new Uint8Array(0);
+let cmdData: Uint8Array = NO_BYTES;
+let cmdPos = 0;
+
+function cmdU8(): number {
+  if (cmdPos >= cmdData.length) throw new CodecError('truncated');
+  return cmdData[cmdPos++]!;
+}
+
+function cmdUint(): number {
+  let n = 0;
+  let mul = 1;
+  for (let k = 0; k < 8; k++) {
+    const b = cmdU8();
+    n += (b & 0x7f) * mul;
+    if (b < 0x80) return n;
+    mul *= 128;
+  }
+  throw new CodecError('varint too long');
+}
+
+function cmdBytes(): Uint8Array {
+  const n = cmdUint();
+  if (n > cmdData.length - cmdPos) throw new CodecError('truncated');
+  const out = cmdData.subarray(cmdPos, cmdPos + n);
+  cmdPos += n;
+  return out;
+}
+
+/**
+ * UTF-8 bytes of any Uint8Array as a string (malformed sequences become U+FFFD, as
+ * Buffer.toString does). Node's Buffer.prototype.utf8Slice takes any Uint8Array as `this`, which
+ * spares the Buffer view (lmdb-js reads its strings the same way); TextDecoder where it is absent.
+ */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
+const utf8Decoder = new TextDecoder();
+function utf8(bytes: Uint8Array, start: number, end: number): string {
+  return utf8Slice !== undefined ? utf8Slice.call(bytes, start, end) : utf8Decoder.decode(bytes.subarray(start, end));
 }
 
 function checkStored(v: Uint8Array): Uint8Array {

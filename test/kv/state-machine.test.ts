@@ -92,6 +92,36 @@ test('codec: commands, values and frames round-trip', () => {
   assert.equal(prefixEnd(new Uint8Array([255])), null);
 });
 
+test('codec: a command decodes the same from a view inside a larger buffer, and every malformed one is refused', () => {
+  const one = cmd(5, 6, { op: Op.Cas, key: 'ключ', expected: 'a', value: new Uint8Array([9, 8]) }, 4);
+  const slab = new Uint8Array(one.length + 20).fill(0xee);
+  slab.set(one, 10);
+  const view = slab.subarray(10, 10 + one.length);
+  assert.deepEqual(decodeCommand(view), decodeCommand(one));
+  const c = decodeCommand(view);
+  if (c.op !== Op.Cas) return assert.fail('not a cas');
+  assert.equal(c.value!.buffer, slab.buffer, 'values are views, not copies');
+  // Trailing bytes, a value with no tag or an unknown one, a key running past the end.
+  assert.throws(() => decodeCommand(slab.subarray(10, 11 + one.length)), /trailing bytes/);
+  const put = cmd(1, 1, { op: Op.Put, key: 'k', value: 'v' });
+  const badTag = put.slice();
+  badTag[badTag.length - 2] = 7;
+  assert.throws(() => decodeCommand(badTag), /malformed value/);
+  const noValue = put.slice(0, put.length - 3);
+  assert.throws(() => decodeCommand(Uint8Array.from([...noValue, 0])), /malformed value/);
+  const longKey = put.slice(0, 5);
+  longKey[4] = 100;
+  assert.throws(() => decodeCommand(longKey), /truncated/);
+  assert.throws(() => decodeCommand(new Uint8Array([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), /varint too long/);
+  // A failed decode leaves nothing behind for the next one.
+  assert.deepEqual(decodeCommand(put), decodeCommand(put.slice()));
+  // Malformed UTF-8 in a key reads as Buffer.toString reads it.
+  const w = new Writer();
+  w.u8(Op.Delete).uint(1).uint(1).uint(1).uint(2).u8(0xc3).u8(0x28);
+  const del = decodeCommand(w.finish());
+  assert.equal(del.op === Op.Delete ? del.key : null, Buffer.from([0xc3, 0x28]).toString('utf8'));
+});
+
 test("codec: a reply's value reads back as decodeValue reads it, and a bad one is refused", () => {
   const w = new Writer(8);
   const values = ['', 'v', 'ключ 🔑', 'x'.repeat(300), new Uint8Array([]), new Uint8Array([0, 255, 7])];
