@@ -11,7 +11,8 @@ import { openStore, type Store } from '../kv/index.js';
 import { ClosedLoop } from '../profile/closed-loop.js';
 import { ClusterCpuProfiles, printProfiles, printWhere, writeProfiles } from '../profile/cpu-profiles.js';
 import { int, ms, pct, table } from '../profile/format.js';
-import { printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
+import { printGcPauses, printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
+import { GcRecorder } from '../profile/gc-pauses.js';
 import { roundReport, type RoundReport } from '../profile/round-report.js';
 import { Scratch } from '../profile/scratch.js';
 import type { StageDump } from '../profile/stage-log.js';
@@ -106,6 +107,7 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     const peerThreads = await Promise.all(all.map((i) => cluster.profiler(i).osThreadId()));
     // Records of the warm-up are dropped: stage recording restarts for the profiled window.
     if (o.stages) await Promise.all(all.map((i) => cluster.profiler(i).startStages(performance.timeOrigin)));
+    const mainGc = o.stages ? new GcRecorder() : null;
     const threadsBefore = sampleThreads();
     const t0 = performance.now();
     const a0 = loop.answered;
@@ -116,6 +118,7 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     const a1 = loop.answered;
     loop.recording = false;
     const threadsAfter = sampleThreads();
+    const mainGcLog = mainGc ? await mainGc.stop() : null;
     const profiles = await cpu.stop();
     const dumps: (StageDump | null)[] = o.stages ? await Promise.all(all.map((i) => cluster.profiler(i).stopStages())) : [];
     await loop.stop();
@@ -139,6 +142,7 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     const threads =
       threadsBefore !== null && threadsAfter !== null ? threadTable(threadRates(threadsBefore, threadsAfter, t1 - t0), peerThreads, leader, currentThreadId()) : null;
     if (threads !== null) printThreads(threads, o.cpu);
+    const gc = o.stages ? printGcPauses(dumps, leader, mainGcLog, t0, t1) : null;
 
     let rounds: RoundReport | null = null;
     if (o.stages) {
@@ -149,7 +153,7 @@ export async function profileKv(o: KvProfileOptions, status: (line: string) => v
     }
     writeFileSync(
       join(o.out, 'summary.json'),
-      JSON.stringify({ options: { ...o, kv: true }, leader, putsPerSecond: rate, latency: lat, rounds, clocks, threads, files }, null, 2) + '\n',
+      JSON.stringify({ options: { ...o, kv: true }, leader, putsPerSecond: rate, latency: lat, rounds, clocks, threads, gc, files }, null, 2) + '\n',
     );
     printWhere(o.out, profiles, files);
   } finally {

@@ -22,7 +22,8 @@ import { commandOfSize, Compactor, DEFAULT_COMPACT_EVERY, Pump, waitForLeader } 
 import { parseArgs } from './args.js';
 import { profileKv } from './profile-kv.js';
 import { currentThreadId, sampleThreads, threadRates } from '../profile/thread-stats.js';
-import { printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
+import { printGcPauses, printStageCost, printThreads, startStageClocks, threadTable, type StageClock } from '../profile/print.js';
+import { GcRecorder } from '../profile/gc-pauses.js';
 
 /** Time a run may take beyond its warm-up and profiled seconds: starting, the workload's drain (10 s), reports. */
 const WATCHDOG_SLACK_MS = 90_000;
@@ -224,6 +225,7 @@ async function main(): Promise<void> {
     const cpu = new ClusterCpuProfiles(cluster, all, o.cpu);
     await cpu.start(o.samplingUs);
     const peerThreads = await Promise.all(all.map((i) => cluster.profiler(i).osThreadId()));
+    const mainGc = o.stages && !idle ? new GcRecorder() : null;
     const threadsBefore = sampleThreads();
     recFrom = performance.now();
     const a0 = pump.applied;
@@ -232,6 +234,7 @@ async function main(): Promise<void> {
     recTo = performance.now();
     const threadsAfter = sampleThreads();
     const a1 = pump.applied;
+    const mainGcLog = mainGc ? await mainGc.stop() : null;
     if (pump.error) throw pump.error;
 
     // Profiles stop first, so the cost calibration done by stopStages stays out of them.
@@ -258,6 +261,7 @@ async function main(): Promise<void> {
         ? threadTable(threadRates(threadsBefore, threadsAfter, recTo - recFrom), peerThreads, leader, currentThreadId())
         : null;
     if (threads !== null) printThreads(threads, o.cpu);
+    const gc = o.stages && !idle ? printGcPauses(dumps, leader, mainGcLog, recFrom, recTo) : null;
 
     let report: StageReport | null = null;
     let batches: BatchingRow[] = [];
@@ -283,7 +287,7 @@ async function main(): Promise<void> {
     }
     writeFileSync(
       join(o.out, 'summary.json'),
-      JSON.stringify({ options: o, leader, commitsPerSecond: rate, stages: report, batching: batches, clocks, threads, files }, null, 2) + '\n',
+      JSON.stringify({ options: o, leader, commitsPerSecond: rate, stages: report, batching: batches, clocks, threads, gc, files }, null, 2) + '\n',
     );
     printWhere(o.out, profiles, files);
   } finally {

@@ -88,8 +88,8 @@ export interface PeerControl {
    * performance.timeOrigin is `epochMs`; returns this worker's "now" on that clock.
    */
   startStages(epochMs: number): number;
-  /** Stops recording and returns the records. */
-  stopStages(): StageDump | null;
+  /** Stops recording and returns the records, with the thread's GC pauses meanwhile. */
+  stopStages(): Promise<StageDump | null>;
   /** This worker's OS thread id (as /proc/self/task lists it), or null off Linux. */
   osThreadId(): number | null;
 }

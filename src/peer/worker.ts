@@ -19,6 +19,7 @@ import type { PeerService, ServiceFactory } from './service.js';
 import type { LogStore } from '../storage/log-store.js';
 import { CpuProfiler } from '../profile/cpu-profiler.js';
 import { StageLog } from '../profile/stage-log.js';
+import { GcRecorder } from '../profile/gc-pauses.js';
 import { currentThreadId } from '../profile/thread-stats.js';
 
 const boot = workerData as PeerBoot;
@@ -33,6 +34,8 @@ const applyPort: MessagePort = boot.applyPort;
 /** Profiling (npm run profile): the CPU profiler and the stage timestamps, both off unless asked for. */
 const profiler = new CpuProfiler();
 let stages: StageLog | null = null;
+/** This thread's GC pauses, recorded while the stages are. */
+let gcPauses: GcRecorder | null = null;
 
 /** Posts the apply stream to the main thread: one buffer per Ready. No-ops are Raft's own. */
 const streamSink = {
@@ -198,17 +201,21 @@ const control: PeerControl = {
   },
   startStages(epochMs) {
     stages = new StageLog(boot.id, epochMs);
+    gcPauses = new GcRecorder(stages.now() - performance.now());
     running().stages = stages;
     return stages.now();
   },
   osThreadId() {
     return currentThreadId();
   },
-  stopStages() {
+  async stopStages() {
     const log = stages;
+    const gc = gcPauses;
     stages = null;
+    gcPauses = null;
     if (driver) driver.stages = null;
-    return log ? log.dump() : null;
+    const collections = gc ? await gc.stop() : null;
+    return log ? { ...log.dump(), gc: collections } : null;
   },
   async haltStorage() {
     driver?.stop();

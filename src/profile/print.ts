@@ -6,6 +6,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { SelfTimes } from './cpu-analysis.js';
 import { int, ms, pct, table } from './format.js';
 import type { StageDump } from './stage-log.js';
+import { summarizeGc, type GcLog, type GcPauses } from './gc-pauses.js';
 import { sumRates, type ThreadRate } from './thread-stats.js';
 
 export function printSelfTimes(title: string, st: SelfTimes, top: number): void {
@@ -78,6 +79,38 @@ export async function startStageClocks(cluster: Cluster, peers: readonly number[
     clocks.push(best);
   }
   return clocks;
+}
+
+/**
+ * Each thread's garbage-collection pauses in the profiled window [fromMs, toMs] (main thread's
+ * clock; gc-pauses.ts), as printed; also returned for the summary file.
+ */
+export function printGcPauses(dumps: readonly (StageDump | null)[], leader: number, main: GcLog | null, fromMs: number, toMs: number): Record<string, GcPauses> {
+  const rows: string[][] = [['thread', 'scavenges/s', 'mean', 'max', 'mark-compacts', 'max', 'paused, share of the time']];
+  const out: Record<string, GcPauses> = {};
+  const add = (name: string, log: GcLog | null): void => {
+    if (log === null || toMs <= fromMs) return;
+    const g = summarizeGc(log, fromMs, toMs);
+    out[name] = g;
+    const { minor, major, other } = g;
+    const paused = minor.totalMs + major.totalMs + other.totalMs;
+    rows.push([
+      name,
+      ((minor.count * 1000) / g.elapsedMs).toFixed(1),
+      minor.count > 0 ? ms(minor.totalMs / minor.count) : '-',
+      minor.count > 0 ? ms(minor.maxMs) : '-',
+      int(major.count),
+      major.count > 0 ? ms(major.maxMs) : '-',
+      pct((100 * paused) / g.elapsedMs, 2),
+    ]);
+  };
+  for (const d of dumps) if (d) add(`peer ${d.peer} (${d.peer === leader ? 'leader' : 'follower'})`, d.gc);
+  add('main thread', main);
+  if (rows.length === 1) return out;
+  console.log("\nGarbage collection while recording (perf_hooks 'gc' entries: each one stops its thread for as long as it lasts)");
+  console.log(table(rows));
+  console.log("  A scavenge copies every young object still alive; a peer keeps each log entry until compaction, so its scavenges copy more.");
+  return out;
 }
 
 /** What the stage timestamps cost each peer, and how well the workers' clocks agree. */

@@ -12,6 +12,7 @@
  * the time origins, so timestamps of different peers compare directly.
  */
 import { MsgType, type Ready } from '../core/types.js';
+import type { GcLog } from './gc-pauses.js';
 
 export const Stage = {
   /** The leader worker took a proposal (propose / proposeBatch call arrived). */
@@ -42,6 +43,8 @@ export interface StageDump {
   readonly readies: number;
   /** How long recording was on, in ms. */
   readonly elapsedMs: number;
+  /** The worker's garbage collections while recording, on the shared clock (null: not recorded). */
+  readonly gc: GcLog | null;
 }
 
 export class StageLog {
@@ -117,6 +120,7 @@ export class StageLog {
       nsPerRecord: StageLog.calibrate(),
       readies: this.readies,
       elapsedMs: this.now() - this.startedAt,
+      gc: null,
     };
   }
 

@@ -64,6 +64,12 @@ test('a 2-second profile writes one .cpuprofile per peer and prints the stage ta
       for (let i = 0; i < PEERS; i++) assert.match(r.stdout, new RegExp(`peer ${i} \\((leader|follower)\\)\\s+\\d+\\.\\d\\s+\\d+\\.\\d\\d%`), `no thread row for peer ${i}`);
       assert.match(r.stdout, /whole process\s+\d+\.\d\s+\d+\.\d\d%/);
     }
+    // Each thread's GC pauses in the window: scavenges a second, then pauses and a share of the time.
+    const gc = lines.findIndex((l) => l.startsWith('Garbage collection while recording'));
+    assert.ok(gc > 0, 'no GC table');
+    const gcRows = lines.slice(gc + 3, gc + 3 + PEERS + 1);
+    for (let i = 0; i < PEERS; i++) assert.ok(gcRows.some((l) => new RegExp(`^  peer ${i} \\((leader|follower)\\)\\s+\\d+\\.\\d\\s.*\\d+\\.\\d\\d%$`).test(l)), `no GC row for peer ${i}:\n${gcRows.join('\n')}`);
+    assert.ok(gcRows.some((l) => /^  main thread\s+\d+\.\d\s.*%$/.test(l)), 'no GC row for the main thread');
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -95,6 +101,10 @@ test('profile --kv: the store under 8 clients, each round cut into the log\'s pa
     const sum = summary.rounds.parts.reduce((a, p) => a + p.meanMs, 0);
     assert.ok(Math.abs(sum - summary.rounds.round.mean) < 1e-6, `parts ${sum} ms against a round of ${summary.rounds.round.mean} ms`);
     assert.ok(summary.putsPerSecond > 0);
+    assert.ok(r.stdout.includes('Garbage collection while recording'), 'no GC table');
+    const gc = (summary as unknown as { gc: Record<string, { minor: { count: number }; elapsedMs: number }> }).gc;
+    assert.deepEqual(Object.keys(gc).length, PEERS + 1, `GC pauses of every peer and the main thread: ${JSON.stringify(gc)}`);
+    for (const g of Object.values(gc)) assert.ok(g.elapsedMs > 1500 && g.minor.count >= 0);
   } finally {
     await rm(out, { recursive: true, force: true });
   }

@@ -12,7 +12,7 @@ type Rec = readonly [kind: Stage, t: number, lo: number, hi: number, peer?: numb
 function dump(peer: number, recs: readonly Rec[], elapsedMs = 1000): StageDump {
   const records = new Float64Array(recs.length * RECORD_FIELDS);
   recs.forEach(([kind, t, lo, hi, to], k) => records.set([kind, t, lo, hi, to ?? -1], k * RECORD_FIELDS));
-  return { peer, records, count: recs.length, nsPerRecord: 50, readies: recs.length, elapsedMs };
+  return { peer, records, count: recs.length, nsPerRecord: 50, readies: recs.length, elapsedMs, gc: null };
 }
 
 /**
