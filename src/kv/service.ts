@@ -42,7 +42,6 @@ import {
   isLinearizableRead,
   splitFrames,
   type ConsistencyCode,
-  type WriteCommand,
 } from './codec.js';
 import { KvStateMachine } from './state-machine.js';
 
@@ -90,12 +89,7 @@ interface Waiter {
   readonly reqId: number;
 }
 
-/** A client's write in the batch being gathered, decoded once, at receive. */
-interface ProposalWaiter extends Waiter {
-  readonly cmd: WriteCommand;
-}
-
-interface PendingWrite extends ProposalWaiter {
+interface PendingWrite extends Waiter {
   readonly term: number;
 }
 
@@ -191,7 +185,7 @@ export class KvService implements PeerService {
   private readonly conns = new Set<Conn>();
 
   private proposals: Uint8Array[] = [];
-  private proposalWaiters: (ProposalWaiter | null)[] = [];
+  private proposalWaiters: (Waiter | null)[] = [];
   private readonly pending = new Map<number, PendingWrite>();
   private linReads: ReadReq[] = [];
   /** The ReadIndex round receive() started for the linearizable reads of the batch it handles. */
@@ -225,7 +219,7 @@ export class KvService implements PeerService {
     const waiting = this.pending.size > 0;
     // The replies leave as soon as the results are known, before the puts' data is applied
     // (KvStateMachine.apply): the clients' next calls are made while this peer finishes applying.
-    this.sm.apply(entries, waiting ? this.answerWrite : null, waiting ? this.repliesDecided : null, waiting ? this.proposed : null);
+    this.sm.apply(entries, waiting ? this.answerWrite : null, waiting ? this.repliesDecided : null);
     if (waiting && this.pending.size > 0) {
       // Entries that carried no write of ours in this term (a no-op, a clock, another leader's
       // entry, one that failed to decode) leave their waiters here: the client retries.
@@ -242,16 +236,6 @@ export class KvService implements PeerService {
   }
 
   private readonly repliesDecided = (): void => this.flushReplies();
-
-  /**
-   * The command this peer proposed at `index` in `term`, as decoded when it arrived (so it is not
-   * decoded again to be applied). The entry at an index holds it if it has that term: a leader
-   * makes one entry per index in its term.
-   */
-  private readonly proposed = (index: number, term: number): WriteCommand | undefined => {
-    const w = this.pending.get(index);
-    return w !== undefined && w.term === term ? w.cmd : undefined;
-  };
 
   /** The state machine's observer: answers the write applied at `index`, if this peer proposed it then. */
   private readonly answerWrite = (index: number, term: number, result: Result): void => {
@@ -444,10 +428,8 @@ export class KvService implements PeerService {
       notLeader(conn, reqId, st.leaderId);
       return;
     }
-    // A view of the client's batch until endOfTurn packs the turn's writes. The decoded command's
-    // value stays a view of that batch until the write is applied and stored (about a second).
-    this.proposals.push(cmd);
-    this.proposalWaiters.push({ conn, reqId, cmd: c });
+    this.proposals.push(cmd); // a view of the client's batch until endOfTurn packs the turn's writes
+    this.proposalWaiters.push({ conn, reqId });
     this.scheduleTurn();
   }
 
@@ -556,7 +538,7 @@ export class KvService implements PeerService {
       if (r.ok) {
         for (let k = 0; k < waiters.length; k++) {
           const w = waiters[k];
-          if (w) this.pending.set(r.index + k, { conn: w.conn, reqId: w.reqId, cmd: w.cmd, term: r.term });
+          if (w) this.pending.set(r.index + k, { conn: w.conn, reqId: w.reqId, term: r.term });
         }
         // The appends leave and the write starts now, not at the driver's immediate a loop
         // iteration later.

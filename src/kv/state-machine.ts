@@ -66,7 +66,6 @@ import {
   compareBytes,
   decodeCommand,
   prefixEnd,
-  type Command,
   type WriteCommand,
 } from './codec.js';
 
@@ -106,9 +105,6 @@ interface OverlayEntry {
   readonly value: Uint8Array | null;
   readonly ver: number;
 }
-
-/** The command at `index` in `term` already decoded (the leader decoded its own proposals when they arrived), or undefined. */
-export type KnownCommand = (index: number, term: number) => WriteCommand | undefined;
 
 export interface ApplyObserver {
   /** The result of the write at `index` (not called for no-ops and clock entries). */
@@ -198,11 +194,8 @@ export class KvStateMachine {
    * then runs while the clients already work on their next calls: 64-client puts gained 10-35%
    * (npm run profile -- --kv, alternated). Nothing else runs between the two steps: they are one
    * synchronous call, so no read can see the data missing.
-   *
-   * With `known` (the leader again), a command it already decoded when the client's request
-   * arrived is taken from there instead of being decoded a second time.
    */
-  apply(entries: readonly Entry[], observe: ApplyObserver | null, decided: (() => void) | null = null, known: KnownCommand | null = null): void {
+  apply(entries: readonly Entry[], observe: ApplyObserver | null, decided: (() => void) | null = null): void {
     if (entries.length === 0) return;
     const ver = this.ver + 1;
     const changes = this.pendingChanges;
@@ -214,15 +207,13 @@ export class KvStateMachine {
       this.pendingEntries++;
       if (e.kind !== 0) continue;
       this.pendingBytes += e.data.length;
-      let cmd: Command | undefined = known?.(e.index, e.term);
-      if (cmd === undefined) {
-        try {
-          cmd = decodeCommand(e.data);
-        } catch (err) {
-          // Deterministic on every peer: the same bytes fail the same way.
-          if (this.badCommands++ === 0) console.error(`raftwork kv: skipping undecodable entry ${e.index}: ${(err as Error).message}`);
-          continue;
-        }
+      let cmd;
+      try {
+        cmd = decodeCommand(e.data);
+      } catch (err) {
+        // Deterministic on every peer: the same bytes fail the same way.
+        if (this.badCommands++ === 0) console.error(`raftwork kv: skipping undecodable entry ${e.index}: ${(err as Error).message}`);
+        continue;
       }
       if (cmd.op === Op.Clock) {
         if (cmd.ms > this.clock) this.clock = cmd.ms;

@@ -20,7 +20,6 @@ import {
   frame,
   prefixEnd,
   splitFrames,
-  type WriteCommand,
   type WriteRequest,
 } from '../../src/kv/codec.js';
 import { FLUSH_DELAY_MS, KvStateMachine } from '../../src/kv/state-machine.js';
@@ -205,30 +204,12 @@ test("the leader's answers leave before the puts' data is applied, and a command
   assert.equal(value(follower, 'a'), '1');
 });
 
-test('a command the leader decoded on arrival is applied as given, not decoded again from the entry; an unknown one is decoded', () => {
-  const { sm } = machine();
-  const log = new Log();
-  const entries = log.entries(cmd(1, 1, { op: Op.Put, key: 'a', value: 'from the entry' }), cmd(1, 2, { op: Op.Put, key: 'b', value: 'from the entry' }));
-  // What the leader decoded for index 1 (a stand-in that differs from the entry's bytes shows which one is used).
-  const given = decodeCommand(cmd(1, 1, { op: Op.Put, key: 'a', value: 'as decoded on arrival' })) as WriteCommand;
-  const asked: string[] = [];
-  sm.apply(entries, () => undefined, () => undefined, (i, t) => {
-    asked.push(`${i}@${t}`);
-    return i === 1 ? given : undefined;
-  });
-  assert.deepEqual(asked, ['1@1', '2@1']);
-  assert.equal(value(sm, 'a'), 'as decoded on arrival');
-  assert.equal(value(sm, 'b'), 'from the entry');
-});
-
 test('answering before applying changes no result and no state: random batches of every operation, both ways (seeded)', () => {
   const rng = createRng(20261207);
   const keys = ['k0', 'k1', 'k2', 'k3'];
   const pick = <T,>(xs: readonly T[]): T => xs[rng.int(0, xs.length)]!;
   const early = machine().sm;
   const plain = machine().sm;
-  // As the leader applies: answering first, and with the commands it decoded on arrival (some of them).
-  const leader = machine().sm;
   const log = new Log();
   const seqs = new Map<number, number>();
   for (let batch = 0; batch < 200; batch++) {
@@ -256,16 +237,10 @@ test('answering before applying changes no result and no state: random batches o
     early.apply(entries, (i, _t, r) => a.push(`${i}=${r}`), () => calls++);
     plain.apply(entries, (i, _t, r) => b.push(`${i}=${r}`));
     assert.deepEqual(a, b, `batch ${batch}: results`);
-    const decoded = new Map<number, WriteCommand>();
-    for (const e of entries) if (rng.int(0, 3) > 0) decoded.set(e.index, decodeCommand(e.data.slice()) as WriteCommand);
-    const c: string[] = [];
-    leader.apply(entries, (i, _t, r) => c.push(`${i}=${r}`), () => undefined, (i, t) => (t === 1 ? decoded.get(i) : undefined));
-    assert.deepEqual(c, b, `batch ${batch}: results with commands decoded on arrival`);
     assert.equal(calls, 1, 'decided is called once per batch');
     for (const k of keys) assert.deepEqual(value(early, k), value(plain, k), `batch ${batch}: key ${k}`);
   }
   assert.deepEqual(early.snapshotData(), plain.snapshotData());
-  assert.deepEqual(leader.snapshotData(), plain.snapshotData());
 });
 
 test('the applied index is stored with the state it covers; what was not flushed is replayed', async () => {
